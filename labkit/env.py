@@ -1,0 +1,80 @@
+"""Where labkit runs: device detection, the versions banner, seeding, and the offline switches."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import random
+
+LIBRARIES = ("labkit", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes", "unsloth")
+
+
+def in_colab() -> bool:
+    return "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
+
+
+def pick_device(requested: str = "auto") -> str:
+    """'auto' picks CUDA, then Apple MPS, then CPU; an explicit choice is checked to exist."""
+    import torch
+
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if requested == "auto":
+        return next(d for d in ("cuda", "mps", "cpu") if available[d])
+    if not available.get(requested, False):
+        raise RuntimeError(f"model.device={requested!r} is not available here; use model.device=auto or cpu")
+    return requested
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that shape results (None when absent)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_summary() -> dict[str, object]:
+    import torch
+
+    info: dict[str, object] = {"device": pick_device(), "cpu_threads": torch.get_num_threads(),
+                               "platform": platform.platform(), "colab": in_colab()}
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
+                    gpu_count=torch.cuda.device_count(), bf16=torch.cuda.is_bf16_supported())
+    return info
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) so that every random step repeats."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def offline_mode(enabled: bool = True) -> None:
+    """Stop the Hugging Face libraries from trying the network (the default on machines without one)."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if enabled:
+            os.environ[var] = "1"
+        else:
+            os.environ.pop(var, None)
+
+
+def banner(seed: int | None = None) -> str:
+    """The first thing every notebook prints: versions, device and seed."""
+    parts = [f"{k} {v}" for k, v in versions().items() if v]
+    dev = device_summary()
+    lines = ["versions: " + ", ".join(parts),
+             "device:   " + ", ".join(f"{k}={v}" for k, v in dev.items() if k != "platform")]
+    if seed is not None:
+        lines.append(f"seed:     {seed}")
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""Shared fixtures. Tests run offline, with their own run root, and share one model cache.
+
+The model cache (``$LABKIT_HOME/models``) is kept between test sessions so that the embedded SmolLM2 is
+materialised once per machine, not once per test run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+EVALSETS = REPO.parent / "shared" / "data" / "evalsets"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs(tmp_path, monkeypatch):
+    """Every test writes its runs into its own temporary folder."""
+    monkeypatch.setenv("LABKIT_RUNS", str(tmp_path / "runs"))
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer():
+    """SmolLM2-135M-Instruct's tokenizer (ChatML template, eos fixed to <|im_end|>)."""
+    from labkit.models import load_tokenizer
+
+    return load_tokenizer("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path() -> str:
+    from labkit.models import resolve
+
+    return resolve("tiny-random-llama")
+
+
+@pytest.fixture()
+def tiny_model(tiny_model_path):
+    """A fresh 2-layer random Llama with SmolLM2's vocabulary, in eval mode on the CPU."""
+    from labkit.models import load_causal_lm
+
+    return load_causal_lm("tiny-random-llama")
