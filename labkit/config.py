@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -104,6 +106,27 @@ class DataConfig:
                 _fail("data", name, value, "must be a fraction in [0, 1)")
         if not self.sources:
             _fail("data", "sources", self.sources, "give at least one dataset")
+        for source in self.sources:
+            _check_source(source)
+
+
+LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
+
+
+def project_data_dir() -> Path:
+    """The repository's data/ folder (labkit is used from a clone: `pip install -e .`)."""
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+def _check_source(source: str) -> None:
+    if source.startswith("project:"):
+        name = source.split(":", 1)[1]
+        if not (project_data_dir() / name / "train.jsonl").exists():
+            available = sorted(p.name for p in project_data_dir().glob("*") if (p / "train.jsonl").exists())
+            _fail("data", "sources", source, f"no dataset {name!r} in {project_data_dir()}; "
+                                             f"available: {', '.join(available) or 'none'}")
+    elif source.endswith(LOCAL_SUFFIXES) and not Path(source).expanduser().exists():
+        _fail("data", "sources", source, "file not found; give an existing json/jsonl/parquet/csv path or a hub id")
 
 
 @dataclass
@@ -266,7 +289,7 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         elif text.startswith(("[", "{")):
             value = yaml.safe_load(text)
     if value is None:
-        if type(None) in typing.get_args(hint):
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
             return None
         raise ConfigError(f"{key} cannot be empty")
     for candidate in _candidate_types(hint):
@@ -280,8 +303,10 @@ _NO = object()
 
 
 def _candidate_types(hint: Any) -> list:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args or [hint]
+    """The alternatives of an Optional / union hint (``int | None`` -> [int]); other hints stand alone."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(hint) if a is not type(None)]
+    return [hint]
 
 
 def _convert(value: Any, target: Any) -> Any:

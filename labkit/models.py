@@ -165,6 +165,7 @@ def _load_gguf(gguf: Path, model: EmbeddedModel):
 
 def _fix_special_tokens(tokenizer, model: EmbeddedModel) -> None:
     """The SmolLM2 GGUF names <|im_start|> as its eos; chat generation must stop at <|im_end|>."""
+    tokenizer.clean_up_tokenization_spaces = False  # destructive for BPE tokenizers (strips spaces)
     if model.eos_token:
         tokenizer.eos_token = model.eos_token
     if model.pad_token:
@@ -217,7 +218,7 @@ def load_causal_lm(name: str, device: str = "cpu", dtype: str = "float32"):
     path = resolve(name)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise ModelNotAvailable(_load_error_hint(name, path, err)) from None
     return model.to(device).eval()
 

@@ -1,0 +1,106 @@
+"""Chat generation with the training chat template: batched, streamed, and safe right after training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from tqdm.auto import tqdm
+
+
+@dataclass
+class Sampling:
+    """Generation settings; temperature 0 means greedy decoding."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+    def generate_kwargs(self) -> dict:
+        kwargs: dict = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
+        if self.temperature > 0:
+            kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p)
+            if self.min_p:
+                kwargs["min_p"] = self.min_p
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+
+def prepare_for_generation(model):
+    """Eval mode, KV cache on, gradient checkpointing off.
+
+    A model left in training mode with gradient checkpointing produced garbage ("The-----...") when
+    generating right after training; in eval mode with the cache on it answers properly.
+    """
+    if getattr(model, "is_gradient_checkpointing", False):
+        model.gradient_checkpointing_disable()
+    model.eval()
+    model.config.use_cache = True
+    return model
+
+
+def end_of_turn_ids(tokenizer, model=None) -> list[int]:
+    """Token ids that end an assistant turn: the tokenizer's eos plus the model's generation-config eos."""
+    ids = {tokenizer.eos_token_id}
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    return sorted(i for i in ids if i is not None)
+
+
+def _encode_prompts(tokenizer, conversations: list[list[dict]], device):
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
+    return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+
+
+def generate_chat(model, tokenizer, conversations: list[list[dict]], sampling: Sampling | None = None,
+                  batch_size: int = 8, progress: bool = False) -> list[str]:
+    """Answer each conversation (list of {role, content}); returns only the new text of each reply."""
+    import torch
+
+    sampling = sampling or Sampling()
+    prepare_for_generation(model)
+    device = next(model.parameters()).device
+    stop = end_of_turn_ids(tokenizer, model)
+    replies: list[str] = []
+    batches = range(0, len(conversations), batch_size)
+    for start in tqdm(batches, desc="generating", disable=not progress, unit="batch"):
+        batch = _encode_prompts(tokenizer, conversations[start:start + batch_size], device)
+        torch.manual_seed(sampling.seed + start)
+        with torch.no_grad():
+            output = model.generate(**batch, eos_token_id=stop, pad_token_id=tokenizer.pad_token_id,
+                                    **sampling.generate_kwargs())
+        new_tokens = output[:, batch["input_ids"].shape[1]:]
+        replies += [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    return replies
+
+
+def stream_chat(model, tokenizer, conversation: list[dict], sampling: Sampling | None = None) -> Iterator[str]:
+    """Yield the reply piece by piece as it is generated (for notebooks and the chat app)."""
+    from threading import Thread
+
+    import torch
+    from transformers import TextIteratorStreamer
+
+    sampling = sampling or Sampling()
+    prepare_for_generation(model)
+    device = next(model.parameters()).device
+    batch = _encode_prompts(tokenizer, [conversation], device)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    kwargs = dict(**batch, streamer=streamer, eos_token_id=end_of_turn_ids(tokenizer, model),
+                  pad_token_id=tokenizer.pad_token_id, **sampling.generate_kwargs())
+    torch.manual_seed(sampling.seed)
+    worker = Thread(target=lambda: torch.no_grad()(model.generate)(**kwargs), daemon=True)
+    worker.start()
+    yield from streamer
+    worker.join()
+
+
+def ask(model, tokenizer, prompt: str, system: str | None = None, sampling: Sampling | None = None) -> str:
+    """One question, one greedy answer (convenience for notebooks and the CLI)."""
+    conversation = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return generate_chat(model, tokenizer, [conversation], sampling)[0]

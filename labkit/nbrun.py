@@ -1,0 +1,53 @@
+"""Execute the notebook series top to bottom with papermill, into the run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from labkit.runs import Run
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+class NotebookFailed(RuntimeError):
+    """A cell raised; the message names the notebook, the cell and the error."""
+
+
+def notebook_paths(folder: Path = NOTEBOOKS_DIR, only: list[str] | None = None) -> list[Path]:
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(p.name.startswith(o) or p.stem == o for o in only)]
+        if not paths:
+            raise ValueError(f"no notebook matches {only}; available: {', '.join(p.stem for p in notebook_paths())}")
+    if not paths:
+        raise FileNotFoundError(f"no numbered notebooks in {folder}")
+    return paths
+
+
+def run_notebooks(preset: str, run: Run, overrides: list[str] | None = None, only: list[str] | None = None,
+                  progress: bool = True, timeout: int | None = None) -> list[dict]:
+    """Execute each notebook in order into ``run/notebooks/``; stop at the first cell error."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir = run.path("notebooks")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in notebook_paths(only=only):
+        target = out_dir / path.name
+        print(f"labkit: executing {path.name} (preset {preset}, run {run.name}) -> {target}", flush=True)
+        started = time.time()
+        try:
+            pm.execute_notebook(str(path), str(target), parameters={"PRESET": preset, "RUN": run.name,
+                                                                    "OVERRIDES": list(overrides or [])},
+                                kernel_name="python3", progress_bar=progress, cwd=str(path.parent),
+                                execution_timeout=timeout)
+        except PapermillExecutionError as err:
+            raise NotebookFailed(f"{path.name}: cell {err.exec_count} failed with {err.ename}: {err.evalue}\n"
+                                 f"The executed notebook with the error is at {target}") from None
+        seconds = round(time.time() - started, 1)
+        print(f"labkit: {path.name} done in {seconds} s", flush=True)
+        results.append({"notebook": path.name, "output": str(target), "seconds": seconds})
+    run.record("notebooks", results)
+    return results
