@@ -1,0 +1,382 @@
+"""Supervised fine-tuning with TRL's ``SFTTrainer`` on a run's prepared data, with resume and guards.
+
+``run_training(cfg, run)`` reads ``run/data/{train,validation}.jsonl`` (written by notebook 01 /
+``labkit prepare``), tokenizes each conversation with labkit's assistant mask, trains a LoRA adapter and writes:
+
+- ``run/checkpoints/checkpoint-N/`` every ``train.save_steps`` (the last ``save_total_limit`` kept);
+- ``run/logs/train_log.jsonl`` and ``run/tb/`` (TensorBoard): loss, lr, grad norm, tokens/s, step time, memory;
+- ``run/adapter/`` (adapter + tokenizer) and ``run/train_summary.json``.
+
+How the mask reaches the loss: TRL 1.15 takes a pre-tokenized dataset (it sees ``input_ids`` and skips its own
+tokenization) and turns an ``assistant_masks`` column into ``labels`` (-100 where the mask is 0) during
+dataset preparation, before truncation and packing. So labkit passes ``input_ids`` + ``assistant_masks`` as-is
+and trains on exactly labkit's mask, with no ``assistant_only_loss`` template tricks.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from labkit.callbacks import (LogWriter, StepTimer, TokenMeter, TrainingDiverged, check_loss, peak_gpu_mb,
+                              peak_rss_mb, read_log)
+from labkit.config import Config, ConfigError
+from labkit.loading import LoadedModel, load_for_training
+from labkit.runs import Run, atomic_write_json, read_json
+
+CHECKPOINTS, ADAPTER, LOGS, TB = "checkpoints", "adapter", "logs", "tb"
+TRAIN_LOG = "train_log.jsonl"
+
+
+class TrainingOOM(RuntimeError):
+    """The accelerator ran out of memory; the message lists settings that reduce memory."""
+
+
+# ------------------------------------------------------------------ data
+
+def tokenize_rows(rows: list[dict], tokenizer, max_length: int | None) -> tuple[list[dict], int]:
+    """``{input_ids, assistant_masks}`` per row, and how many rows were dropped for having no trained token."""
+    from labkit.data.render import tokenize_conversation
+
+    out, dropped = [], 0
+    for row in rows:
+        encoded = tokenize_conversation(tokenizer, row["messages"], max_length=max_length)
+        if not any(encoded["assistant_masks"]):
+            dropped += 1  # e.g. a prompt alone fills max_seq_length: nothing to learn from this row
+            continue
+        out.append({"input_ids": list(encoded["input_ids"]), "assistant_masks": list(encoded["assistant_masks"])})
+    return out, dropped
+
+
+def load_split(run: Run, split: str) -> list[dict]:
+    from labkit.data.prepare import load_prepared
+
+    return load_prepared(run, split)
+
+
+# ------------------------------------------------------------------ loss outside the trainer
+
+def evaluate_loss(model, tokenizer, rows: list[dict], *, max_length: int | None = None,
+                  batch_size: int = 8) -> float:
+    """Mean cross-entropy per trained (assistant) token over ``rows`` (a prepared split).
+
+    Token-weighted over the whole set, so it does not depend on the batch size; the base model's loss before
+    training and the adapter's after are both measured with this function on the same rows.
+    """
+    import torch
+
+    encoded, _ = tokenize_rows(rows, tokenizer, max_length)
+    if not encoded:
+        raise ValueError("evaluate_loss: no row has a trained (assistant) token; check the split and max_length")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(encoded), batch_size):
+            batch = _pad_batch(encoded[start:start + batch_size], tokenizer.pad_token_id, device)
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            labels = batch["labels"][:, 1:]
+            total += float(torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"))
+            count += int((labels != -100).sum())
+    model.train(was_training)
+    return total / count
+
+
+def _pad_batch(items: list[dict], pad_id: int, device) -> dict:
+    import torch
+
+    width = max(len(item["input_ids"]) for item in items)
+    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(items), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(items), width), dtype=torch.long)
+    for i, item in enumerate(items):
+        n = len(item["input_ids"])
+        ids[i, :n] = torch.tensor(item["input_ids"])
+        mask[i, :n] = 1
+        labels[i, :n] = torch.where(torch.tensor(item["assistant_masks"]) == 1, ids[i, :n], -100)
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+
+
+# ------------------------------------------------------------------ the trainer
+
+def fused_head_available() -> bool:
+    """TRL 1.15 computes the SFT loss with a Triton kernel (fused LM head); it exists only with Triton + CUDA."""
+    import torch
+    from trl.trainer import utils as trl_utils
+
+    return torch.cuda.is_available() and getattr(trl_utils, "_ChunkedLogProbFunction", None) is not None
+
+
+def _trainer_class():
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class LabkitSFTTrainer(SFTTrainer):
+        """SFTTrainer + token counting, the loss guard, and speed/memory fields in every training log."""
+
+        meter: TokenMeter
+        use_fused_head: bool = True
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if self.use_fused_head:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            # Without Triton (CPU, MPS) TRL's fused-head loss cannot run: use the model's own causal-LM loss, which
+            # is the same quantity (sum of -log p over label tokens / number of label tokens in the accumulated
+            # batch); TRL's extra metrics (token accuracy, entropy) are then not logged.
+            return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            self.meter.add_batch(inputs)
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            check_loss(loss, self.state.global_step)
+            return loss
+
+        def log(self, logs, start_time=None):
+            if "loss" in logs:
+                logs.update(self.meter.drain())
+            super().log(logs, start_time)
+
+    return LabkitSFTTrainer
+
+
+def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
+    """TRL's ``SFTConfig`` from labkit's train section (every default TRL would pick is set explicitly)."""
+    from trl import SFTConfig
+
+    t = cfg.train
+    if t.early_stopping_patience and not t.eval_steps:
+        raise ConfigError("train.early_stopping_patience needs train.eval_steps > 0 (it stops on validation loss)")
+    save_steps = t.save_steps
+    if t.early_stopping_patience and save_steps % t.eval_steps:
+        raise ConfigError(f"train.early_stopping_patience keeps the best checkpoint, so train.save_steps "
+                          f"({save_steps}) must be a multiple of train.eval_steps ({t.eval_steps})")
+    return SFTConfig(
+        output_dir=str(run.path(CHECKPOINTS)),
+        num_train_epochs=t.epochs, max_steps=t.max_steps or -1,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.lr, lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, optim=t.optim,
+        # Unsloth installs its own (offloaded) checkpointing in get_peft_model.
+        gradient_checkpointing=t.gradient_checkpointing and loaded.backend != "unsloth",
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        eval_strategy="steps" if t.eval_steps else "no", eval_steps=t.eval_steps or None,
+        save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=bool(t.early_stopping_patience), metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_steps=t.logging_steps, logging_first_step=True, report_to="none",
+        seed=t.seed, data_seed=t.seed,
+        bf16=loaded.dtype == "bfloat16", fp16=loaded.dtype == "float16",
+        use_cpu=loaded.device == "cpu", dataloader_pin_memory=loaded.device == "cuda",
+        max_length=cfg.data.max_seq_length, packing=cfg.data.packing, packing_strategy="bfd",
+        eval_packing=False, assistant_only_loss=False, completion_only_loss=False,
+    )
+
+
+def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[dict], val_rows: list[dict],
+                  resume_step: int = 0):
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback
+
+    meter = TokenMeter()
+    callbacks = [StepTimer(meter), LogWriter(run.path(LOGS, TRAIN_LOG), run.path(TB), resume_step)]
+    if cfg.train.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(cfg.train.early_stopping_patience))
+    trainer = _trainer_class()(
+        model=loaded.model, args=sft_config(cfg, run, loaded), processing_class=loaded.tokenizer,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(val_rows) if val_rows and cfg.train.eval_steps else None,
+        callbacks=callbacks)
+    trainer.meter = meter
+    trainer.use_fused_head = fused_head_available() and loaded.device == "cuda"
+    return trainer
+
+
+# ------------------------------------------------------------------ checkpoints and resume
+
+def latest_checkpoint(run: Run) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = run.path(CHECKPOINTS)
+    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    return Path(found) if found else None
+
+
+def checkpoint_step(path: Path | None) -> int:
+    return int(path.name.rsplit("-", 1)[1]) if path else 0
+
+
+def _resume_from(run: Run, resume: bool | str) -> Path | None:
+    if resume is False:
+        return None
+    if resume is True:
+        found = latest_checkpoint(run)
+        print(f"labkit: resuming from {found}" if found else "labkit: no checkpoint yet, starting from step 0")
+        return found
+    path = Path(resume)
+    if not (path / "trainer_state.json").exists():
+        raise FileNotFoundError(f"resume={resume!r} is not a checkpoint folder (no trainer_state.json); "
+                                f"checkpoints are under {run.path(CHECKPOINTS)}")
+    return path
+
+
+def _start_fresh(run: Run) -> None:
+    """A new (non-resumed) run must not mix with an earlier run's checkpoints and logs."""
+    import shutil
+
+    for name in (CHECKPOINTS, TB):
+        shutil.rmtree(run.path(name), ignore_errors=True)
+    run.path(LOGS, TRAIN_LOG).unlink(missing_ok=True)
+
+
+def quarantine_checkpoints(run: Run, from_step: int) -> Path | None:
+    """Rename checkpoints whose weights gave a non-finite loss (step >= ``from_step``); return the last good one."""
+    for path in sorted(run.path(CHECKPOINTS).glob("checkpoint-*")):
+        if checkpoint_step(path) >= from_step:
+            path.rename(path.with_name(f"nonfinite-{path.name}"))
+    return latest_checkpoint(run)
+
+
+# ------------------------------------------------------------------ the run
+
+def run_training(cfg: Config, run: Run, *, resume: bool | str = False) -> dict:
+    """Train a LoRA adapter on ``run``'s prepared data; returns (and records) the training summary.
+
+    ``resume=True`` continues from the latest checkpoint under ``run/checkpoints`` (or starts fresh when there
+    is none); a path resumes from that checkpoint. The HF Trainer restores the optimizer, scheduler, RNG states
+    and skips the batches already seen, so a resumed run repeats no step and skips none.
+    """
+    from labkit.env import seed_everything
+
+    started = time.time()
+    checkpoint = _resume_from(run, resume)
+    if checkpoint is None:
+        _start_fresh(run)
+    seed_everything(cfg.train.seed)
+    loaded = load_for_training(cfg)
+    tokenizer, limit = loaded.tokenizer, cfg.data.max_seq_length
+    train_rows, dropped = tokenize_rows(load_split(run, "train"), tokenizer, limit)
+    if dropped:
+        print(f"labkit: {dropped} training row(s) have no assistant token within data.max_seq_length={limit}; "
+              "skipped")
+    val_split = load_split(run, "validation")
+    val_rows, _ = tokenize_rows(val_split, tokenizer, limit)
+    base_loss = _base_eval_loss(run, loaded, val_split, limit, cfg.train.batch_size, fresh=checkpoint is None)
+    trainer = build_trainer(cfg, run, loaded, train_rows, val_rows, checkpoint_step(checkpoint))
+    _train_guarded(trainer, run, checkpoint, cfg)
+    final_loss = evaluate_loss(loaded.model, tokenizer, val_split, max_length=limit,
+                               batch_size=cfg.train.batch_size) if val_split else None
+    adapter = save_adapter(loaded, run)
+    summary = _summary(cfg, run, loaded, trainer, started, base_loss, final_loss, adapter, checkpoint,
+                       len(train_rows), len(val_split), dropped)
+    run.record("train_summary", summary)
+    return summary
+
+
+def _base_eval_loss(run: Run, loaded: LoadedModel, val_split: list[dict], limit: int, batch_size: int,
+                    fresh: bool) -> float | None:
+    """The base model's validation loss (adapter disabled), measured once per run and kept for resumes."""
+    path = run.path(LOGS, "base_eval.json")
+    if not fresh and path.exists():
+        return read_json(path)["base_eval_loss"]
+    if not val_split:
+        return None
+    with loaded.model.disable_adapter():
+        loss = evaluate_loss(loaded.model, loaded.tokenizer, val_split, max_length=limit, batch_size=batch_size)
+    atomic_write_json(path, {"base_eval_loss": loss, "rows": len(val_split)})
+    print(f"labkit: base model validation loss {loss:.4f} ({len(val_split)} rows)")
+    return loss
+
+
+def _train_guarded(trainer, run: Run, checkpoint: Path | None, cfg: Config) -> None:
+    import torch
+
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except TrainingDiverged as err:
+        good = quarantine_checkpoints(run, err.step)
+        keep = f"the last good checkpoint is {good}" if good else "no good checkpoint was saved before it"
+        raise TrainingDiverged(err.step, f"{err}. Training stopped; {keep} (checkpoints from step {err.step} on "
+                               f"were renamed nonfinite-*). Lower train.lr (now {cfg.train.lr:g}), raise "
+                               f"train.warmup_ratio or keep train.max_grad_norm > 0, then run again with "
+                               f"resume=True") from None
+    except torch.OutOfMemoryError:
+        raise TrainingOOM(oom_advice(cfg)) from None
+    finally:
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, LogWriter):
+                callback.close()
+
+
+def oom_advice(cfg: Config) -> str:
+    t, d, m = cfg.train, cfg.data, cfg.model
+    options = [f"train.batch_size={max(1, t.batch_size // 2)} with train.grad_accum={t.grad_accum * 2} "
+               f"(same effective batch)",
+               f"data.max_seq_length={max(64, d.max_seq_length // 2)} (now {d.max_seq_length})"]
+    if not m.load_in_4bit:
+        options.append("model.load_in_4bit=true (QLoRA: 4-bit base weights)")
+    if not t.gradient_checkpointing:
+        options.append("train.gradient_checkpointing=true (recompute activations)")
+    return ("the GPU ran out of memory while training. Free memory (restart the kernel if another model is "
+            "loaded) and try one or more of: " + "; ".join(options) + ". Then run again with resume=True.")
+
+
+def save_adapter(loaded: LoadedModel, run: Run) -> Path:
+    target = run.path(ADAPTER)
+    loaded.model.save_pretrained(target)
+    loaded.tokenizer.save_pretrained(target)
+    return target
+
+
+def _summary(cfg, run, loaded, trainer, started, base_loss, final_loss, adapter, checkpoint, n_train, n_val,
+             dropped) -> dict:
+    records = read_log(run.path(LOGS, TRAIN_LOG)) if run.path(LOGS, TRAIN_LOG).exists() else []
+    steps = [r for r in records if r.get("kind") == "train"]
+    evals = [r for r in records if r.get("kind") == "eval"]
+    seconds = sum(r.get("step_seconds", 0.0) for r in steps)
+    trained = sum(r.get("trained_tokens", 0) for r in steps)
+    tokens = sum(r.get("tokens", 0) for r in steps)
+    state = trainer.state
+    return {
+        "wall_time_s": time.time() - started, "train_seconds": seconds,
+        "steps": state.global_step, "epochs": state.epoch, "steps_per_s": state.global_step / seconds if seconds else None,
+        "train_rows": n_train, "validation_rows": n_val, "rows_without_trained_tokens": dropped,
+        "trained_tokens": trained, "tokens": tokens,
+        "trained_tokens_per_s": trained / seconds if seconds else None,
+        "tokens_per_s": tokens / seconds if seconds else None,
+        "peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": peak_gpu_mb(),
+        "final_train_loss": steps[-1]["loss"] if steps else None,
+        "final_eval_loss": final_loss, "base_eval_loss": base_loss,
+        "last_logged_eval_loss": evals[-1]["eval_loss"] if evals else None,
+        "empty_batches": trainer.meter.empty_batches,
+        "backend": loaded.backend, "dtype": loaded.dtype, "device": loaded.device,
+        "load_in_4bit": loaded.load_in_4bit, "trainable_params": loaded.params.to_dict(),
+        "packing": cfg.data.packing, "resumed_from": str(checkpoint) if checkpoint else None,
+        "stopped_early": bool(cfg.train.early_stopping_patience) and state.global_step < state.max_steps,
+        "best_checkpoint": state.best_model_checkpoint,
+        "adapter_path": str(adapter), "run": run.name,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m labkit.train --preset P --run R [--resume] [key=value ...]`` (used by tests and scripts)."""
+    import argparse
+
+    from labkit.config import load_config
+
+    parser = argparse.ArgumentParser(prog="python -m labkit.train")
+    parser.add_argument("--preset", default="cpu-demo")
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.preset, args.overrides)
+    summary = run_training(cfg, Run.open(args.run, cfg), resume=args.resume)
+    print({k: summary[k] for k in ("steps", "final_train_loss", "final_eval_loss", "base_eval_loss")})
+
+
+if __name__ == "__main__":
+    main()
