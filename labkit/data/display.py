@@ -84,3 +84,40 @@ def plot_length_histograms(lengths_by_category: dict[str, list[int]], max_length
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------ tables for the notebook
+
+def sources_table(sources: list):
+    """One line per loaded source: rows read for training and whether it ships a test split."""
+    import pandas as pd
+
+    return pd.DataFrame([{"source": s.name, "train rows": len(s.train),
+                          "test rows": "carved out" if s.test is None else len(s.test)} for s in sources])
+
+
+def validation_table(report: dict):
+    """Rows read, kept and dropped per source, with the problems found."""
+    import pandas as pd
+
+    return pd.DataFrame([{"source": r["source"], "schema": r.get("schema"), "rows": r["rows"], "kept": r["kept"],
+                          "dropped": r["dropped"], "problems": r["problems"] or "-"} for r in report["sources"]])
+
+
+def counts_table(stats: dict):
+    """Rows per category (and in total) of each split."""
+    import pandas as pd
+
+    splits = stats["splits"]
+    table = pd.DataFrame({name: part["by_category"] for name, part in splits.items()}).fillna(0).astype(int)
+    table.loc["total"] = table.sum()
+    return table
+
+
+def tokens_table(stats: dict):
+    """Token-length percentiles, truncation rate at data.max_seq_length and the trained share, per split."""
+    import pandas as pd
+
+    rows = {name: {**part["tokens"], "trainable_share": part["trainable_share"]}
+            for name, part in stats["splits"].items()}
+    return pd.DataFrame(rows).T

@@ -132,7 +132,7 @@ def lengths_by_category(splits: Splits, split: str = "train") -> dict[str, list[
     return dict(grouped)
 
 
-def compute_stats(splits: Splits, data: DataConfig, tokenizer: Any) -> dict:
+def compute_stats(splits: Splits, data: DataConfig, tokenizer: Any, validation_report: dict | None = None) -> dict:
     """Counts per split and category, token-length percentiles, trainable share and truncation rate."""
     stats: dict[str, Any] = {"max_seq_length": data.max_seq_length, "chat_template": data.chat_template,
                              "end_of_turn": end_of_turn_text(tokenizer), "filtered": splits.filtered,
@@ -150,6 +150,8 @@ def compute_stats(splits: Splits, data: DataConfig, tokenizer: Any) -> dict:
             "trainable_share": round(trained / kept_tokens, 4) if kept_tokens else 0.0,
         }
     stats["no_trainable_token"] = {"count": len(empty_ids), "ids": empty_ids[:20]}
+    if validation_report is not None:
+        stats["validation"] = {k: validation_report[k] for k in ("policy", "rows", "kept", "dropped", "problems")}
     if empty_ids:
         warnings.warn(f"{len(empty_ids)} example(s) have no trainable token after truncation to "
                       f"data.max_seq_length={data.max_seq_length} (e.g. {empty_ids[:3]}): they teach nothing; "
@@ -178,9 +180,20 @@ def prepare_data(cfg: Config, run: Run, tokenizer: Any) -> dict:
     seed = cfg.train.seed
     clean, report = standardise_sources(load_sources(cfg.data, seed), cfg.data)
     splits = build_splits(clean, cfg.data, tokenizer, seed)
-    stats = compute_stats(splits, cfg.data, tokenizer)
-    stats["validation"] = {k: report[k] for k in ("policy", "rows", "kept", "dropped", "problems")}
+    stats = compute_stats(splits, cfg.data, tokenizer, report)
     save_prepared(run, splits, stats, report)
+    return stats
+
+
+def run_prepare(cfg: Config, run: Run) -> dict:
+    """``labkit prepare``: the data stage with the config's model tokenizer; prints a short summary."""
+    from labkit.models import load_tokenizer
+
+    stats = prepare_data(cfg, run, load_tokenizer(cfg.model.name))
+    for name in SPLITS:
+        part = stats["splits"][name]
+        print(f"{name:>10}: {part['rows']} rows {part['by_category']}, p95 {part['tokens'].get('p95', 0)} tokens")
+    print(f"prepared data written to {run.path(DATA_DIR)}")
     return stats
 
 
