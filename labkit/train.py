@@ -125,7 +125,10 @@ def _trainer_class():
             # Without Triton (CPU, MPS) TRL's fused-head loss cannot run: use the model's own causal-LM loss, which
             # is the same quantity (sum of -log p over label tokens / number of label tokens in the accumulated
             # batch); TRL's extra metrics (token accuracy, entropy) are then not logged.
-            return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+            # use_cache=False matters beyond speed: transformers only builds the per-example (block-diagonal)
+            # attention of packed rows when no cache is passed.
+            return Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs,
+                                        num_items_in_batch)
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             self.meter.add_batch(inputs)
@@ -354,7 +357,9 @@ def _summary(cfg, run, loaded, trainer, started, base_loss, final_loss, adapter,
         "empty_batches": trainer.meter.empty_batches,
         "backend": loaded.backend, "dtype": loaded.dtype, "device": loaded.device,
         "load_in_4bit": loaded.load_in_4bit, "trainable_params": loaded.params.to_dict(),
-        "packing": cfg.data.packing, "resumed_from": str(checkpoint) if checkpoint else None,
+        "packing": cfg.data.packing,
+        "gradient_checkpointing": bool(getattr(trainer.model, "is_gradient_checkpointing", False)),
+        "resumed_from": str(checkpoint) if checkpoint else None,
         "stopped_early": bool(cfg.train.early_stopping_patience) and state.global_step < state.max_steps,
         "best_checkpoint": state.best_model_checkpoint,
         "adapter_path": str(adapter), "run": run.name,

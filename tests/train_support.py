@@ -1,17 +1,11 @@
-"""Helpers for the training tests: a small prepared run, and a stand-in for ``labkit.data.prepare``.
-
-The stand-in is used only while the data stage's ``load_prepared`` is not in the tree; it reads the same
-files with the same contract (``run/data/{split}.jsonl`` rows with ``messages``).
-"""
+"""Helpers for the training tests: a small prepared run (the files notebook 01 writes) and its config."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
-import types
 
-from labkit.runs import Run, read_jsonl, write_jsonl
+from labkit.config import Config, load_config
+from labkit.runs import Run, write_jsonl
 
 SPLITS = ("train", "validation", "test")
 
@@ -39,14 +33,17 @@ def make_prepared_run(run: Run, n_train: int = 48, n_val: int = 8, seed: int = 0
         write_jsonl(run.path("data", f"{split}.jsonl"), rows)
 
 
-def install_prepare_standin() -> None:
-    """Provide ``labkit.data.prepare.load_prepared`` when the data stage has not written it yet."""
-    if importlib.util.find_spec("labkit.data.prepare") is not None:
-        return
-    module = types.ModuleType("labkit.data.prepare")
+def prepared_run(name: str, overrides: dict | None = None, **sizes) -> tuple[Config, Run]:
+    """A run holding prepared data and the smoke config (tiny random Llama) with ``overrides``."""
+    run = Run.open(name)
+    make_prepared_run(run, **sizes)
+    # data.sources must name something that exists; the data stage is not run here, the files above are used.
+    values = {"data.sources": str(run.path("data", "train.jsonl")), "train.eval_steps": 0, **(overrides or {})}
+    cfg = load_config("smoke", values)
+    run.save_config(cfg)
+    return cfg, run
 
-    def load_prepared(run: Run, split: str) -> list[dict]:
-        return read_jsonl(run.path("data", f"{split}.jsonl"))
 
-    module.load_prepared = load_prepared
-    sys.modules["labkit.data.prepare"] = module
+def smoke_config(overrides: dict | None = None) -> Config:
+    """The smoke config for tests that read no data (the hub-style source name is never fetched)."""
+    return load_config("smoke", {"data.sources": "labkit-tests/no-data", **(overrides or {})})
