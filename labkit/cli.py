@@ -130,8 +130,37 @@ def build_parser() -> argparse.ArgumentParser:
         ("report", "report", "run_report", "notebook 05: figures and tables into reports/"),
         ("chat", "chat", "run_chat", "a Gradio chat with the fine-tuned model"),
     ):
-        _stage_parser(sub, name, help_text).set_defaults(func=_stage(module, function))
+        stage = _stage_parser(sub, name, help_text)
+        stage.set_defaults(func=_stage(module, function))
+        if name == "eval":
+            _add_eval_file_options(stage)
     return parser
+
+
+def _add_eval_file_options(parser: argparse.ArgumentParser) -> None:
+    """``labkit eval --data FILE.jsonl``: score one multiple-choice file instead of the run's suite."""
+    parser.add_argument("--model", help="model to evaluate (default: the preset's model.name)")
+    parser.add_argument("--data", help="a multiple-choice JSONL file of {query, choices, gold} rows: prints acc "
+                                       "and acc_norm with 95%% intervals")
+    parser.add_argument("--limit", type=int, help="with --data: score only the first N rows")
+    run_suite = parser.get_default("func")
+
+    def command(args):
+        if args.data:
+            return cmd_eval_file(args)
+        if args.model:
+            args.overrides.append(f"model.name={args.model}")
+        return run_suite(args)
+    parser.set_defaults(func=command)
+
+
+def cmd_eval_file(args) -> dict:
+    from labkit.evaluate import score_mc_file
+
+    config = load_config(args.preset, args.overrides)
+    return score_mc_file(args.model or config.model.name, args.data, limit=args.limit,
+                         batch_size=config.eval.batch_size, device=config.model.device,
+                         n_resamples=config.eval.bootstrap, seed=config.eval.seed)
 
 
 def main(argv: list[str] | None = None) -> int:

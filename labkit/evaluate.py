@@ -27,7 +27,12 @@ from labkit.evalsuite.aggregate import aggregate_category, compare_category
 from labkit.evalsuite.items import MC_CATEGORY, by_category, load_mc_items, split_last_answer
 from labkit.evalsuite.modelload import adapter_path, load_eval_model, load_eval_tokenizer
 from labkit.evalsuite.scoring import display_reference, score_category
+from labkit.evalsuite.tables import best_worst, summary_table
+from labkit.evalsuite.verdict import verdict
 from labkit.runs import Run, atomic_write_json, read_json, read_jsonl, write_jsonl
+
+__all__ = ["run_evaluation", "evaluate_model", "summary_table", "examples", "verdict", "load_summary",
+           "load_records", "score_mc_file"]
 
 EVAL_DIR = "eval"
 SUITES = ("demo",)
@@ -151,6 +156,11 @@ def load_summary(run: Run) -> dict:
     return read_json(path)
 
 
+def examples(run: Run, k: int = 1, width: int = 160):
+    """The k best and worst examples per category (tuned model, base reply alongside) as a DataFrame."""
+    return best_worst({tag: load_records(run, tag) for tag in ("base", "tuned")}, k=k, width=width)
+
+
 def build_summary(records: Mapping[str, Mapping[str, list[dict]]], cfg: Config, run: Run,
                   notes: list[str], models: Mapping[str, Any]) -> dict:
     """Aggregates with intervals for each model, and the paired comparison when both models ran."""
@@ -223,6 +233,8 @@ def score_mc_file(model_name: str, data: str | Path, limit: int | None = None, b
     from labkit.mcscore import load_mc_jsonl, score_multiple_choice
     from labkit.models import load_causal_lm, load_tokenizer
 
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit {limit} is invalid: give a positive number of rows")
     path = Path(data).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"--data {path} does not exist; give a JSONL file of {{query, choices, gold}} rows")

@@ -12,6 +12,7 @@ from labkit import metrics
 from labkit.evalsuite.scoring import Metric, metrics_for
 
 CONFIDENCE = 0.95
+PAIRED_RESAMPLES = 10_000  # at least this many, so that a paired p-value can go below 0.001
 
 
 def perplexity_ci(records: Sequence[Mapping], n_resamples: int, seed: int) -> dict[str, Any]:
@@ -75,7 +76,8 @@ def compare_category(category: str, base: Sequence[Mapping], tuned: Sequence[Map
         a, b = metric_values(base, metric), metric_values(tuned, metric)
         if not a or len(a) != len(b):
             continue
-        result = metrics.paired_test(a, b, n_resamples=n_resamples, confidence=CONFIDENCE, seed=seed)
+        result = metrics.paired_test(a, b, n_resamples=max(n_resamples, PAIRED_RESAMPLES), confidence=CONFIDENCE,
+                                     seed=seed)
         result["higher_is_better"] = metric.higher_is_better
         result["outcome"] = outcome(result["ci_low"], result["ci_high"], metric.higher_is_better)
         if metric.name == "perplexity":
