@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 from labkit.datagen.io import chat_row, turns, write_jsonl
 from labkit.datagen.pools import CITIES, FIRST_NAMES, Pool, partition, words_pool
 from labkit.datagen.schema import check_chat_row
+from labkit.datagen.templates import template_fields
 
 DATASET = "function_calling"
 SEED = 1234
@@ -346,18 +346,6 @@ TOOLS: tuple[Tool, ...] = (
 )
 
 TOOLS_BY_NAME = {tool.name: tool for tool in TOOLS}
-
-
-def template_fields(template: str) -> list[str]:
-    """The argument names a template mentions, in order."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
-
-
-def template_regex(template: str) -> re.Pattern[str]:
-    """A regex that fully matches every request rendered from ``template`` (any values)."""
-    parts = [re.escape(literal) + ("(.+?)" if name else "")
-             for literal, name, _, _ in string.Formatter().parse(template)]
-    return re.compile("".join(parts), re.DOTALL)
 
 
 def compact_json(value: Any) -> str:
