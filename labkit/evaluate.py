@@ -25,6 +25,7 @@ from typing import Any
 from labkit.config import Config
 from labkit.evalsuite.aggregate import aggregate_category, compare_category
 from labkit.evalsuite.items import MC_CATEGORY, by_category, load_mc_items, split_last_answer
+from labkit.evalsuite.judging import run_judge_on
 from labkit.evalsuite.modelload import adapter_path, load_eval_model, load_eval_tokenizer
 from labkit.evalsuite.scoring import display_reference, score_category
 from labkit.evalsuite.tables import best_worst, summary_table
@@ -208,20 +209,15 @@ def run_evaluation(cfg: Config, run: Run, progress: bool = True) -> dict:
         del model
         models[tag] = {"name": cfg.model.name, "adapter": str(path) if path else None,
                        "seconds": round(time.time() - started, 1)}
-        write_records(run, tag, records[tag])
-    notes += add_judge(cfg, run, records, tokenizer, progress)
+    judge = run_judge_on(cfg, records, progress)
+    if judge.get("skipped"):
+        notes.append(f"No LLM judge was run ({judge['skipped']}).")
+    for tag, per_category in records.items():
+        write_records(run, tag, per_category)
     summary = build_summary(records, cfg, run, notes, models)
-    if cfg.eval.judge_model:
-        summary["judge"] = {"model": cfg.eval.judge_model}
+    summary["judge"] = judge
     atomic_write_json(eval_dir(run) / "summary.json", summary)
     return summary
-
-
-def add_judge(cfg: Config, run: Run, records: dict, tokenizer, progress: bool) -> list[str]:
-    """Placeholder until the judge lands: says that the judge was skipped and why."""
-    if not cfg.eval.judge_model:
-        return ["No LLM judge was run (eval.judge_model is not set)."]
-    return [f"The judge ({cfg.eval.judge_model}) is not available in this version of labkit."]
 
 
 # ----------------------------------------------------------------- a multiple-choice file (``labkit eval --data``)

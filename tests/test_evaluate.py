@@ -68,9 +68,9 @@ def mc_file(tmp_path_factory):
     return path
 
 
-def make_run(root, name: str, adapter: bool):
+def make_run(root, name: str, adapter: bool, judge: str | None = None):
     cfg = load_config("smoke", {"data.sources": [NOT_A_FILE], "eval.limit": LIMIT, "eval.max_new_tokens": 8,
-                                "eval.batch_size": 4, "eval.bootstrap": 200})
+                                "eval.batch_size": 4, "eval.bootstrap": 200, "eval.judge_model": judge})
     run = Run.open(name, cfg, root=root)
     write_jsonl(run.path("data", "test.jsonl"), fabricated_rows())
     if adapter:
@@ -99,7 +99,7 @@ def evaluated(tmp_path_factory, mc_file, tiny_model_path):
     patch = pytest.MonkeyPatch()
     patch.setattr(eval_items, "mc_path", lambda: mc_file)
     try:
-        cfg, run = make_run(tmp_path_factory.mktemp("runs"), "with-adapter", adapter=True)
+        cfg, run = make_run(tmp_path_factory.mktemp("runs"), "with-adapter", adapter=True, judge="tiny-random-llama")
         summary = run_evaluation(cfg, run, progress=False)
     finally:
         patch.undo()
@@ -129,9 +129,12 @@ def test_summary_has_intervals_for_every_metric(evaluated):
     _, _, summary = evaluated
     for tag in ("base", "tuned"):
         results = summary["results"][tag]
-        assert set(results) == {*CATEGORIES, "mc_knowledge"}
+        assert set(results) == {*CATEGORIES, "mc_knowledge", "judge"}
         for category, result in results.items():
             assert result["n"] == LIMIT
+            if category == "judge":  # a random judge never writes a parseable grade: no mean, failures counted
+                assert summary["judge"]["parse_failures"][tag] == LIMIT - result["metrics"].get("judge_score", {}).get("n", 0)
+                continue
             assert result["metrics"], category
             for name, stats in result["metrics"].items():
                 assert stats["ci_low"] <= stats["mean"] <= stats["ci_high"], (tag, category, name)
@@ -151,9 +154,21 @@ def test_tuned_model_is_the_adapter_and_paired_comparison_is_computed(evaluated)
     mean_diff = sum(b["nll"] / b["n_tokens"] - a["nll"] / a["n_tokens"] for a, b in zip(base, tuned)) / LIMIT
     assert paired["mean_diff"] == pytest.approx(mean_diff)
     assert 0 < paired["p_value"] <= 1 and paired["outcome"] in ("better", "worse", "unclear")
-    assert set(summary["comparison"]) == {*CATEGORIES, "mc_knowledge"}
+    assert {*CATEGORIES, "mc_knowledge"} <= set(summary["comparison"])
     assert "mcnemar" in summary["comparison"]["function_calling"]["call_accuracy"]
     assert summary["models"]["tuned"]["adapter"] == str(run.path("adapter"))
+
+
+def test_the_judge_grades_both_models_and_a_tiny_judge_is_called_untrustworthy(evaluated):
+    from labkit.evaluate import verdict
+
+    _, run, summary = evaluated
+    assert summary["judge"]["model"] == "tiny-random-llama" and summary["judge"]["params"] < 1e9
+    for tag in ("base", "tuned"):
+        judged = read_jsonl(run.path("eval", tag, "judge.jsonl"))
+        assert [r["id"] for r in judged] == [r["id"] for r in read_jsonl(run.path("eval", tag, "general.jsonl"))]
+        assert summary["judge"]["parse_failures"][tag] == sum(r["judge_score"] is None for r in judged)
+    assert "too small to be trusted" in verdict(summary)
 
 
 def test_perplexity_counts_only_assistant_tokens(evaluated, tiny_model, smol_tokenizer):
@@ -277,7 +292,7 @@ def test_table_examples_and_plot(evaluated):
     _, run, summary = evaluated
     table = summary_table(summary)
     assert {"base [95% CI]", "tuned [95% CI]", "change [95% CI]", "paired p"} <= set(table.columns)
-    assert set(table["category"]) == {*CATEGORIES, "mc_knowledge"}
+    assert {*CATEGORIES, "mc_knowledge"} <= set(table["category"])
     raw = summary_table(summary, formatted=False)
     assert (raw["base_ci_low"] <= raw["base_mean"]).all()
     shown = examples(run, k=1)
@@ -300,3 +315,25 @@ def test_cli_scores_a_multiple_choice_file(tmp_path, capsys, mc_file, tiny_model
     for name in ("acc", "acc_norm"):
         low, high = result[f"{name}_ci"]
         assert 0 <= low <= result[name] <= high <= 1
+
+
+def test_judge_grades_general_replies_and_is_paired_on_parsed_items(monkeypatch):
+    from labkit.evalsuite import judging
+
+    replies = iter(["Good. [RESULT] 4", "no score here", "Fine [RESULT] 2", "Great [RESULT] 5"])
+    records = {tag: {"general": _records("general", [0.5, 0.5], "rougeL")} for tag in ("base", "tuned")}
+    judged = {tag: judging.judge_records(lambda prompts: [next(replies) for _ in prompts], per["general"], 100, 0)
+              for tag, per in records.items()}
+    assert [r["judge_score"] for r in judged["base"]] == [4, None]
+    assert judged["tuned"][0]["category"] == "judge" and judged["tuned"][1]["judge_score"] == 5
+    from labkit.evalsuite.aggregate import compare_category
+
+    paired = compare_category("judge", judged["base"], judged["tuned"], 100, 0)["judge_score"]
+    assert paired["n"] == 1 and paired["mean_diff"] == -2.0
+
+
+def test_no_judge_model_means_the_judge_is_skipped():
+    from labkit.evalsuite.judging import run_judge_on
+
+    cfg = load_config("smoke", {"data.sources": [NOT_A_FILE]})
+    assert run_judge_on(cfg, {}) == {"skipped": "eval.judge_model is not set"}

@@ -33,11 +33,14 @@ def perplexity_ci(records: Sequence[Mapping], n_resamples: int, seed: int) -> di
             "ci_high": float(math.exp(high)), "n": len(kept)}
 
 
-def metric_values(records: Sequence[Mapping], metric: Metric) -> list[float]:
-    """The per-example values a metric is averaged (or, for perplexity, paired-tested) over."""
-    if metric.name == "perplexity":  # per conversation: mean NLL per assistant token (its log-perplexity)
-        return [r["nll"] / r["n_tokens"] for r in records if r.get("n_tokens")]
-    return [float(r[metric.name]) for r in records if r.get(metric.name) is not None]
+def metric_values(records: Sequence[Mapping], metric: Metric) -> list[float | None]:
+    """One value per record (None where the record has none, e.g. an unparseable judge reply).
+
+    For perplexity the per-conversation value is its mean NLL per assistant token (its log-perplexity).
+    """
+    if metric.name == "perplexity":
+        return [r["nll"] / r["n_tokens"] if r.get("n_tokens") else None for r in records]
+    return [None if r.get(metric.name) is None else float(r[metric.name]) for r in records]
 
 
 def aggregate_category(category: str, records: Sequence[Mapping], n_resamples: int, seed: int) -> dict[str, Any]:
@@ -48,7 +51,7 @@ def aggregate_category(category: str, records: Sequence[Mapping], n_resamples: i
             if any("nll" in r for r in records):
                 out[metric.name] = perplexity_ci(records, n_resamples, seed)
             continue
-        values = metric_values(records, metric)
+        values = [v for v in metric_values(records, metric) if v is not None]
         if values:
             mean, low, high = metrics.bootstrap_ci(values, n_resamples=n_resamples, confidence=CONFIDENCE, seed=seed)
             out[metric.name] = {"mean": mean, "ci_low": low, "ci_high": high, "n": len(values)}
@@ -73,9 +76,11 @@ def compare_category(category: str, base: Sequence[Mapping], tuned: Sequence[Map
                          "same items in the same order")
     out: dict[str, Any] = {}
     for metric in metrics_for(category):
-        a, b = metric_values(base, metric), metric_values(tuned, metric)
-        if not a or len(a) != len(b):
+        pairs = [(a, b) for a, b in zip(metric_values(base, metric), metric_values(tuned, metric))
+                 if a is not None and b is not None]  # only items scored for both models
+        if not pairs:
             continue
+        a, b = [p[0] for p in pairs], [p[1] for p in pairs]
         result = metrics.paired_test(a, b, n_resamples=max(n_resamples, PAIRED_RESAMPLES), confidence=CONFIDENCE,
                                      seed=seed)
         result["higher_is_better"] = metric.higher_is_better

@@ -84,11 +84,17 @@ def judge_line(summary: Mapping) -> str:
         reason = (judge or {}).get("skipped") or "eval.judge_model is not set"
         return f"No LLM judge was used ({reason}); the verdict rests on the reference-based metrics above."
     params = judge.get("params")
+    scores = comparison_line(summary, "judge", primary_metric("judge"))
+    scores = f"\n{scores}" if scores else ""
+    failed = {tag: k for tag, k in (judge.get("parse_failures") or {}).items() if k}
+    if failed:
+        scores += ("\nThe judge gave no readable grade for " +
+                   ", ".join(f"{k} {tag} replies" for tag, k in failed.items()) + " (left out of its scores).")
     if params is not None and params < TRUSTED_JUDGE_PARAMS:
         return (f"The judge {judge.get('model')!r} has only {params / 1e6:.0f}M parameters: a judge under 1B "
-                "parameters is too small to be trusted, so its scores are not evidence either way.")
-    return (f"The judge {judge.get('model')!r} scored the replies; judges have biases (length, style), so read its "
-            "scores next to the reference-based metrics, not instead of them.")
+                f"parameters is too small to be trusted, so its scores are not evidence either way.{scores}")
+    return (f"The judge {judge.get('model')!r} graded the general replies; judges have biases (length, style), so "
+            f"read its grades next to the reference-based metrics, not instead of them.{scores}")
 
 
 def base_only(summary: Mapping) -> list[str]:
