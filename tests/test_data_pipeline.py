@@ -131,6 +131,12 @@ def test_prepare_filters_by_score_and_length(project_fixtures, smol_tokenizer):
     assert stats["splits"]["train"]["tokens"]["max"] <= 60
 
 
+def test_prepare_refuses_to_filter_everything_away(project_fixtures, smol_tokenizer):
+    cfg = fixture_config(**{"data.max_tokens": "5"})
+    with pytest.raises(ValueError, match="no training rows are left after filtering.*too_long"):
+        prepare_data(cfg, Run.open("nothing", cfg), smol_tokenizer)
+
+
 def test_drop_policy_in_prepare_reports_bad_rows(project_fixtures, smol_tokenizer, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": ""}]}\n'

@@ -117,6 +117,9 @@ def build_splits(clean: list[CleanSource], data: DataConfig, tokenizer: Any, see
         filtered.update(counts)
         rows[name] = [r for r, _ in kept_rows]
         tokens[name] = [i for _, i in kept_rows]
+    if not rows["train"]:
+        raise ValueError(f"no training rows are left after filtering ({dict(filtered)}): loosen data.min_score, "
+                         "data.min_tokens / data.max_tokens, or add sources")
     paired = [{**row, "_tokens": info} for row, info in zip(rows["train"], tokens["train"])]
     train, validation = split_rows(paired, data.val_fraction, seed)
     for name, part in (("train", train), ("validation", validation)):
