@@ -168,7 +168,8 @@ def test_function_calls_parse_match_the_reference_and_the_listed_schema(split):
         assert set(schema["required"]) <= set(call["arguments"]) <= set(schema["properties"])
         for name, value in call["arguments"].items():
             spec = schema["properties"][name]
-            assert isinstance(value, JSON_TYPES[spec["type"]]) and not isinstance(value, bool), (row["id"], name)
+            assert isinstance(value, JSON_TYPES[spec["type"]]), (row["id"], name)
+            assert not isinstance(value, bool), (row["id"], name)
             assert value in spec.get("enum", [value]), (row["id"], name)
             if isinstance(value, str):
                 assert value in turn(row, "human"), (row["id"], name)
@@ -251,8 +252,10 @@ def shared_reading_vocabulary() -> set[str]:
 
 
 def test_reading_qa_test_entities_never_appear_in_train():
-    train_words = {w for row in rows("reading_qa", "train") for w in re.findall(r"[A-Za-z]+", row["reference"]["context"])}
-    test_names = {w for row in rows("reading_qa", "test") for w in re.findall(r"\b[A-Z][a-z]+", row["reference"]["context"])}
+    train_words = {word for row in rows("reading_qa", "train")
+                   for word in re.findall(r"[A-Za-z]+", row["reference"]["context"])}
+    test_names = {word for row in rows("reading_qa", "test")
+                  for word in re.findall(r"\b[A-Z][a-z]+", row["reference"]["context"])}
     leaked = (test_names & train_words) - shared_reading_vocabulary()
     assert not leaked, f"test names seen in train: {sorted(leaked)}"
     assert len(test_names - shared_reading_vocabulary()) > 100  # the check above is not vacuous
