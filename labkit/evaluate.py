@@ -68,21 +68,24 @@ def _generate_all(model, tokenizer, prompts: list[list[dict]], cfg: Config, prog
 
 def generation_records(model, tokenizer, groups: Mapping[str, Sequence[Mapping]], cfg: Config,
                        progress: bool = True) -> dict[str, list[dict]]:
-    """Generate an answer for every item of every category and score it; per-example records per category."""
-    flat = [(category, row, *split_last_answer(row)) for category, rows in groups.items() for row in rows]
-    if not flat:
+    """Generate an answer for every item of every category and score it; per-example records per category.
+
+    All categories share one generation pass (longest prompts first), so batches stay full.
+    """
+    splits = {category: [split_last_answer(row) for row in rows] for category, rows in groups.items()}
+    prompts = [prompt for pairs in splits.values() for prompt, _ in pairs]
+    if not prompts:
         return {}
-    predictions = _generate_all(model, tokenizer, [prompt for _, _, prompt, _ in flat], cfg, progress)
+    predictions = iter(_generate_all(model, tokenizer, prompts, cfg, progress))
     records: dict[str, list[dict]] = {}
     for category, rows in groups.items():
-        picked = [(f, p) for f, p in zip(flat, predictions) if f[0] == category]
-        replies = [f[3] for f, _ in picked]
-        preds = [p for _, p in picked]
+        preds = [next(predictions) for _ in rows]
+        replies = [reply for _, reply in splits[category]]
         scores = score_category(category, rows, preds, replies)
         records[category] = [
             {"id": str(row.get("id")), "category": category, "prompt": _last_user_text(prompt),
              "prediction": pred, "reference": display_reference(category, row, reply), **score}
-            for (_, row, prompt, reply), pred, score in zip((f for f, _ in picked), preds, scores)]
+            for row, (prompt, reply), pred, score in zip(rows, splits[category], preds, scores)]
     return records
 
 
