@@ -133,7 +133,8 @@ def test_summary_has_intervals_for_every_metric(evaluated):
         for category, result in results.items():
             assert result["n"] == LIMIT
             if category == "judge":  # a random judge never writes a parseable grade: no mean, failures counted
-                assert summary["judge"]["parse_failures"][tag] == LIMIT - result["metrics"].get("judge_score", {}).get("n", 0)
+                parsed = result["metrics"].get("judge_score", {}).get("n", 0)
+                assert summary["judge"]["parse_failures"][tag] == LIMIT - parsed
                 continue
             assert result["metrics"], category
             for name, stats in result["metrics"].items():

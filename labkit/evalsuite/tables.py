@@ -123,8 +123,8 @@ def best_worst(records: Mapping[str, Mapping[str, list[dict]]], k: int = 1, widt
         ranked = sorted(scored, key=key, reverse=True)
         picks = [("best", r) for r in ranked[:k]] + [("worst", r) for r in ranked[::-1][:k] if r not in ranked[:k]]
         for which, r in picks:
-            item = {"category": category, "which": which, "id": r["id"], "score": f"{metric.label} {fmt_value(r[metric.name], metric)}",
-                    "prompt": _short(r["prompt"], width), f"{tag} reply": _short(r["prediction"], width),
+            item = {"category": category, "which": which, "id": r["id"],
+                    "score": f"{metric.label} {fmt_value(r[metric.name], metric)}", "prompt": _short(r["prompt"], width), f"{tag} reply": _short(r["prediction"], width),
                     "reference": _short(r["reference"], width)}
             if tag == "tuned":
                 item["base reply"] = _short(base.get(category, {}).get(r["id"], {}).get("prediction", "-"), width)
