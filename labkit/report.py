@@ -1,0 +1,410 @@
+"""Figures and a markdown summary from run records (see :mod:`labkit.registry`), never from live models.
+
+Every ``plot_*`` function takes records (plain dicts) and returns a matplotlib ``Figure``. Figures are built
+with ``matplotlib.figure.Figure`` rather than ``pyplot`` so that nothing accumulates in a global figure
+list and no display is needed (tests, CI). A plot without data returns a figure that says why in its
+middle, and carries the reason in ``fig.labkit_no_data``; :func:`run_report` skips those with a printed note.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from labkit.registry import collect, eval_table, load_record, runs_table, varying_settings
+from labkit.runs import Run, labkit_home
+
+SEED_KEYS = ("train.seed", "eval.seed")
+TAG_STYLE = {"base": {"color": "#9e9e9e", "label": "base"}, "tuned": {"color": "#1f77b4", "label": "fine-tuned"}}
+
+
+def reports_dir() -> Path:
+    """``$LABKIT_REPORTS``, else the repository's reports/ folder, else ``$LABKIT_HOME/reports`` (installed copy)."""
+    if os.environ.get("LABKIT_REPORTS"):
+        return Path(os.environ["LABKIT_REPORTS"]).expanduser()
+    repo = Path(__file__).resolve().parent.parent
+    if (repo / "pyproject.toml").exists() and os.access(repo, os.W_OK):
+        return repo / "reports"
+    return labkit_home() / "reports"
+
+
+# ------------------------------------------------------------------ helpers
+
+def _figure(ncols: int = 1, width: float = 6.5, height: float = 4.2):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def no_data_figure(title: str, reason: str):
+    """A figure that says, in words, why there is nothing to plot."""
+    fig, (ax,) = _figure(height=2.4)
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, f"No data: {reason}", ha="center", va="center", wrap=True, fontsize=11, color="#555555",
+            transform=ax.transAxes)
+    fig.labkit_no_data = reason
+    return fig
+
+
+def record_value(record: dict, key: str) -> float | None:
+    """A number from a record: a train-summary field (``final_eval_loss``), an evaluation metric
+    ``model/category/metric`` (``tuned/arithmetic/exact_match``), or ``model/metric`` averaged over categories."""
+    train = record.get("train_summary") or {}
+    if key in train:
+        value = train[key]
+        return float(value) if isinstance(value, (int, float)) else None
+    parts = key.split("/")
+    rows = record.get("eval_rows") or []
+    if len(parts) == 3:
+        hits = [r["mean"] for r in rows if (r["model"], r["category"], r["metric"]) == tuple(parts)]
+    elif len(parts) == 2:
+        hits = [r["mean"] for r in rows if (r["model"], r["metric"]) == tuple(parts)]
+    else:
+        return None
+    hits = [h for h in hits if isinstance(h, (int, float))]
+    return sum(hits) / len(hits) if hits else None
+
+
+def _mean_std(values: list[float]) -> tuple[float, float, int]:
+    from labkit.metrics import mean_std
+
+    stats = mean_std(values)
+    return stats["mean"], stats["std"] or 0.0, stats["n"]
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ")
+
+
+# ------------------------------------------------------------------ loss curves
+
+def _curve(log: list[dict], kind: str, key: str) -> tuple[list, list]:
+    points = [(row["step"], row[key]) for row in log
+              if row.get("kind", kind) == kind and isinstance(row.get(key), (int, float)) and "step" in row]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def plot_loss_curves(records: list[dict]):
+    """Training loss (solid), validation loss (dashed, dots) and the base model's validation loss (dotted) per
+    optimizer step; one colour per run."""
+    from matplotlib.lines import Line2D
+
+    with_log = [r for r in records if r.get("train_log")]
+    if not with_log:
+        return no_data_figure("Loss curves", "no run has a training log (logs/train_log.jsonl) yet")
+    fig, (ax,) = _figure(width=8.5, height=4.8)
+    for color, record in zip(_colors(len(with_log)), with_log):
+        steps, loss = _curve(record["train_log"], "train", "loss")
+        ax.plot(steps, loss, color=color, lw=1.6, label=record["name"])
+        steps, loss = _curve(record["train_log"], "eval", "eval_loss")
+        if steps:
+            ax.plot(steps, loss, color=color, lw=1.4, ls="--", marker="o", ms=4)
+        base = (record.get("train_summary") or {}).get("base_eval_loss")
+        if isinstance(base, (int, float)):
+            ax.axhline(base, color=color, lw=0.9, ls=":")
+    ax.set(title="Training and validation loss", xlabel="optimizer step", ylabel="loss (cross-entropy per token)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    fig.legend(fontsize=7, loc="outside right upper", title="run", ncols=1 if len(with_log) <= 16 else 2)
+    styles = [Line2D([], [], color="black", lw=1.6, label="training"),
+              Line2D([], [], color="black", ls="--", marker="o", ms=4, label="validation"),
+              Line2D([], [], color="black", ls=":", label="base model, validation")]
+    ax.legend(handles=styles, fontsize=7, loc="upper right")
+    return fig
+
+
+def _colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+# ------------------------------------------------------------------ metric bars
+
+def plot_metric_bars(record: dict, metrics: Iterable[str] | None = None):
+    """One panel per metric: categories on x, base vs fine-tuned bars with their 95% interval as error bars."""
+    rows = record.get("eval_rows") or []
+    names = list(dict.fromkeys(metrics or [r["metric"] for r in rows]))
+    names = [m for m in names if any(r["metric"] == m for r in rows)]
+    if not names:
+        return no_data_figure(f"Metrics of {record['name']}",
+                              "no evaluation summary (eval/summary.json): run notebook 04 / `labkit eval`")
+    fig, axes = _figure(ncols=len(names), width=max(4.0, 10 / len(names)) if len(names) > 1 else 6.5)
+    for ax, metric in zip(axes, names):
+        _metric_panel(ax, [r for r in rows if r["metric"] == metric], metric)
+    axes[0].legend(fontsize=9)
+    fig.suptitle(f"Evaluation of {record['name']}: base vs fine-tuned\n(bars: mean, whiskers: 95% interval)")
+    return fig
+
+
+def _metric_panel(ax, rows: list[dict], metric: str) -> None:
+    import numpy as np
+
+    categories = list(dict.fromkeys(r["category"] for r in rows))
+    tags = list(dict.fromkeys(r["model"] for r in rows))
+    width = 0.8 / len(tags)
+    x = np.arange(len(categories))
+    for i, tag in enumerate(tags):
+        by_cat = {r["category"]: r for r in rows if r["model"] == tag}
+        means = [by_cat[c]["mean"] if c in by_cat else np.nan for c in categories]
+        errors = [[_err(by_cat.get(c), "low") for c in categories], [_err(by_cat.get(c), "high") for c in categories]]
+        style = TAG_STYLE.get(tag, {"label": tag})
+        ax.bar(x + (i - (len(tags) - 1) / 2) * width, means, width, yerr=errors, capsize=3, **style)
+    ax.set_xticks(x, categories, rotation=20, ha="right")
+    ax.set(title=_label(metric), ylabel=_label(metric))
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _err(row: dict | None, side: str) -> float:
+    """Distance from the mean to the interval end (0 when the summary gives no interval)."""
+    if not row or row.get(side) is None:
+        return 0.0
+    return abs(row[side] - row["mean"])
+
+
+# ------------------------------------------------------------------ speed and memory
+
+def plot_throughput_memory(records: list[dict]):
+    """Training throughput (tokens/s) and peak memory per run (GPU memory where measured, else process RSS)."""
+    trained = [r for r in records if r.get("train_summary")]
+    if not trained:
+        return no_data_figure("Throughput and memory", "no run has a training summary (train_summary.json)")
+    fig, (left, right) = _figure(ncols=2, width=5.5, height=max(3.0, 0.45 * len(trained) + 1.5))
+    names = [r["name"] for r in trained]
+    speed = [r["train_summary"].get("tokens_per_s") or 0 for r in trained]
+    left.barh(names, speed, color="#1f77b4")
+    left.set(title="Training throughput", xlabel="tokens / s (non-padding)")
+    gpu = [r["train_summary"].get("peak_gpu_mb") for r in trained]
+    use_gpu = any(isinstance(g, (int, float)) for g in gpu)
+    memory = [(g or 0) if use_gpu else (r["train_summary"].get("peak_rss_mb") or 0) for g, r in zip(gpu, trained)]
+    right.barh(names, memory, color="#ff7f0e")
+    right.set(title="Peak memory", xlabel="peak GPU memory (MiB)" if use_gpu else "peak process RSS (MiB)")
+    for ax in (left, right):
+        ax.set_ylabel("run")
+        ax.grid(axis="x", alpha=0.3)
+        ax.invert_yaxis()
+    return fig
+
+
+# ------------------------------------------------------------------ model size
+
+def plot_model_size(records: list[dict], metric: str | None = None):
+    """Base vs fine-tuned per model name (ordered by parameter count): validation loss, and an evaluation
+    metric averaged over categories (``metric``; default: the metric most categories report). Several runs of
+    one model are averaged, with the standard deviation as error bars."""
+    trained = [r for r in records if r.get("train_summary")]
+    by_model: dict[str, list[dict]] = {}
+    for record in trained:
+        by_model.setdefault(record["settings"].get("model.name", "?"), []).append(record)
+    if not by_model:
+        return no_data_figure("Model size vs fine-tuning", "no run has a training summary (train_summary.json)")
+    models = sorted(by_model, key=lambda m: (_params(by_model[m]) or 0, m))
+    metric = metric or _common_metric(trained)
+    panels = [("base_eval_loss", "final_eval_loss", "validation loss")]
+    if metric:
+        panels.append((f"base/{metric}", f"tuned/{metric}", f"{_label(metric)} (mean over categories)"))
+    fig, axes = _figure(ncols=len(panels), width=5.5)
+    for ax, (base_key, tuned_key, title) in zip(axes, panels):
+        _paired_bars(ax, models, by_model, base_key, tuned_key)
+        ax.set(title=title, ylabel=title)
+    axes[0].legend(fontsize=9)
+    fig.suptitle("Model size vs fine-tuning (models ordered by parameter count)")
+    return fig
+
+
+def _params(records: list[dict]) -> int | None:
+    totals = [(r["train_summary"].get("trainable_params") or {}).get("total") for r in records]
+    totals = [t for t in totals if t]
+    return max(totals) if totals else None
+
+
+def _common_metric(records: list[dict]) -> str | None:
+    from collections import Counter
+
+    counts = Counter(row["metric"] for r in records for row in r.get("eval_rows") or [] if row["model"] == "tuned")
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _paired_bars(ax, models: list[str], by_model: dict, base_key: str, tuned_key: str) -> None:
+    import numpy as np
+
+    x = np.arange(len(models))
+    for offset, key, tag in ((-0.2, base_key, "base"), (0.2, tuned_key, "tuned")):
+        stats = [_stats([record_value(r, key) for r in by_model[m]]) for m in models]
+        ax.bar(x + offset, [s[0] for s in stats], 0.4, yerr=[s[1] for s in stats], capsize=3, **TAG_STYLE[tag])
+    labels = [f"{m}\n({_params(by_model[m]) / 1e6:.0f}M params)" if _params(by_model[m]) else m for m in models]
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _stats(values: list[float | None]) -> tuple[float, float]:
+    import math
+
+    numbers = [v for v in values if v is not None]
+    if not numbers:
+        return math.nan, 0.0
+    mean, std, _ = _mean_std(numbers)
+    return mean, std
+
+
+# ------------------------------------------------------------------ sweeps (data size, LoRA vs rsLoRA)
+
+def sweep_table(records: list[dict], x: str, y: str, by: Iterable[str] = ()):
+    """Mean ± std of ``y`` over seeds, per value of setting ``x``, one line per combination of ``by`` and of the
+    other settings in which the runs differ (so only like-for-like runs are averaged)."""
+    import pandas as pd
+
+    usable = [r for r in records if r["settings"].get(x) is not None and record_value(r, y) is not None]
+    fixed = [k for k in varying_settings(usable) if k not in (x, *SEED_KEYS, *by)]
+    line_keys = [*by, *fixed]
+    rows = []
+    for record in usable:
+        line = ", ".join(f"{k.split('.')[-1]}={_short(record['settings'].get(k))}" for k in line_keys) or "runs"
+        rows.append({"line": line, "x": record["settings"][x], "y": record_value(record, y), "run": record["name"]})
+    if not rows:
+        return pd.DataFrame(columns=["line", "x", "mean", "std", "n", "runs"])
+    frame = pd.DataFrame(rows)
+    grouped = frame.groupby(["line", "x"], sort=True)
+    out = grouped["y"].agg(["mean", "count"]).rename(columns={"count": "n"})
+    out["std"] = grouped["y"].std(ddof=1).fillna(0.0)  # one seed: no spread to show
+    out["runs"] = grouped["run"].agg(lambda names: ",".join(sorted(names)))
+    return out.reset_index()[["line", "x", "mean", "std", "n", "runs"]]
+
+
+def _short(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _plot_sweep(table, title: str, xlabel: str, ylabel: str, log_x: bool = False):
+    fig, (ax,) = _figure(width=7)
+    for line, part in table.groupby("line", sort=True):
+        part = part.sort_values("x")
+        ax.errorbar(part["x"], part["mean"], yerr=part["std"], marker="o", capsize=4, label=line)
+        for _, point in part.iterrows():
+            ax.annotate(f"n={point['n']}", (point["x"], point["mean"]), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7, color="#555555")
+    if log_x:
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(table["x"].unique()))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_data_size(records: list[dict], y: str = "final_eval_loss"):
+    """``y`` against ``data.limit`` (rows per source), mean ± std over seeds, for runs that differ in data.limit."""
+    table = sweep_table(records, "data.limit", y)
+    table = table[table.groupby("line")["x"].transform("nunique") >= 2]
+    if table.empty:
+        return no_data_figure("Data size", f"no runs that differ only in data.limit (with '{y}'); "
+                                           "run an experiment over data.limit, e.g. labkit.experiment")
+    return _plot_sweep(table, f"Data size vs {_label(y)} (mean ± std over seeds)",
+                       "data.limit (training rows per source)", _label(y), log_x=table["x"].max() > 10 * table["x"].min())
+
+
+def plot_lora_vs_rslora(records: list[dict], y: str = "final_eval_loss"):
+    """``y`` against the LoRA rank, LoRA vs rsLoRA (scale alpha/r vs alpha/sqrt(r)), mean ± std over seeds."""
+    table = sweep_table(records, "lora.r", y, by=["lora.use_rslora"])
+    if not table.empty:  # keep only settings that were run with both variants: a like-for-like comparison
+        parts = table["line"].str.split(", ", n=1)
+        table = table.assign(variant=parts.str[0], rest=parts.str[1].fillna(""))
+        table = table[table.groupby("rest")["variant"].transform("nunique") == 2]
+    if table.empty:
+        return no_data_figure("LoRA vs rsLoRA", f"no runs with both lora.use_rslora=false and true (with '{y}') "
+                                                "and otherwise equal settings; run an experiment over "
+                                                "lora.use_rslora and lora.r")
+    table = table.assign(line=table["variant"].map({"use_rslora=True": "rsLoRA", "use_rslora=False": "LoRA"})
+                         + table["rest"].map(lambda rest: f", {rest}" if rest else ""))
+    return _plot_sweep(table, f"LoRA vs rsLoRA: {_label(y)} by rank (mean ± std over seeds)", "LoRA rank r",
+                       _label(y), log_x=True)
+
+
+# ------------------------------------------------------------------ the report
+
+def all_figures(records: list[dict], current: dict | None = None) -> dict[str, Any]:
+    """Every figure of the report, by file stem; ``current`` is the run whose metrics are shown as bars."""
+    return {
+        "loss_curves": plot_loss_curves(records),
+        "metrics": plot_metric_bars(current) if current else no_data_figure("Metrics", "no current run given"),
+        "throughput_memory": plot_throughput_memory(records),
+        "model_size": plot_model_size(records),
+        "data_size": plot_data_size(records),
+        "lora_vs_rslora": plot_lora_vs_rslora(records),
+    }
+
+
+def save_figure(fig, folder: Path, stem: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
+    fig.savefig(paths[0], dpi=130)
+    fig.savefig(paths[1])
+    return paths
+
+
+def markdown_table(frame) -> str:
+    """A GitHub markdown table (written here because pandas' to_markdown needs the extra 'tabulate' package)."""
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "" if value != value else f"{value:.4g}"
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+SUMMARY_COLUMNS = ("run", "model", "changed", "steps", "tokens_per_s", "peak_rss_mb", "peak_gpu_mb",
+                   "final_train_loss", "base_eval_loss", "final_eval_loss")
+
+
+def summary_markdown(records: list[dict], current: dict | None, figures: list[str], skipped: dict[str, str]) -> str:
+    table = runs_table(records)
+    table = table[[c for c in SUMMARY_COLUMNS if c in table.columns]].dropna(axis=1, how="all")
+    lines = ["# labkit report", "", f"Runs: {len(records)}", "", "## Runs", "", markdown_table(table), ""]
+    if current:
+        lines += [f"## Evaluation of {current['name']}", ""]
+        metrics = eval_table([current])
+        lines += [markdown_table(metrics.drop(columns="run")) if not metrics.empty
+                  else "No evaluation summary yet (run notebook 04 / `labkit eval`).", ""]
+        if current["missing"]:
+            lines += ["Missing for this run:", "", *[f"- {m}" for m in current["missing"]], ""]
+    lines += ["## Figures", "", *[f"![{stem}]({stem}.png)" for stem in figures], ""]
+    if skipped:
+        lines += ["Skipped (no data):", "", *[f"- {stem}: {why}" for stem, why in skipped.items()], ""]
+    return "\n".join(lines)
+
+
+def run_report(cfg, run: Run, folder: Path | None = None, records: list[dict] | None = None) -> dict:
+    """Write every figure with data (PNG + SVG) and ``summary.md`` to ``reports_dir()/<run>/``.
+
+    Cross-run figures use every run under the runs root; the metric bars show ``run``. Returns
+    ``{"dir", "files", "skipped"}`` (skipped: figure -> why it had no data).
+    """
+    records = collect() if records is None else records
+    current = next((r for r in records if r["name"] == run.name), None) or load_record(run)
+    folder = Path(folder) if folder else reports_dir() / run.name
+    files, skipped, saved = [], {}, []
+    for stem, fig in all_figures(records, current).items():
+        reason = getattr(fig, "labkit_no_data", None)
+        if reason:
+            print(f"labkit: skipping figure '{stem}': {reason}")
+            skipped[stem] = reason
+            continue
+        files += save_figure(fig, folder, stem)
+        saved.append(stem)
+    summary = folder / "summary.md"
+    folder.mkdir(parents=True, exist_ok=True)
+    summary.write_text(summary_markdown(records, current, saved, skipped), encoding="utf-8")
+    files.append(summary)
+    return {"dir": str(folder), "files": [str(f) for f in files], "skipped": skipped}

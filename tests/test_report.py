@@ -1,0 +1,161 @@
+"""The registry and the report on FABRICATED runs: fake config, training summary, log and evaluation files."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+
+from labkit import registry, report
+from labkit.config import load_config
+from labkit.runs import Run, append_jsonl, atomic_write_json
+
+CATEGORIES = ("arithmetic", "reading_qa")
+
+
+@pytest.fixture(autouse=True)
+def project_data(tmp_path, monkeypatch):
+    """The presets name project datasets; give them empty stand-ins so configs validate without data/."""
+    folder = tmp_path / "data"
+    for name in ("general", "function_calling", "reading_qa", "arithmetic"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "train.jsonl").write_text("")
+    monkeypatch.setattr("labkit.config.project_data_dir", lambda: folder)
+    monkeypatch.setenv("LABKIT_REPORTS", str(tmp_path / "reports"))
+
+
+def fake_loss(limit: int, seed: int, rslora: bool = False, r: int = 4) -> float:
+    """A made-up final validation loss that falls with data size and differs per seed."""
+    return 2.0 - 0.2 * math.log(limit) + 0.01 * seed - (0.05 * math.log2(r) if rslora else 0.0)
+
+
+def fake_run(root, name: str, overrides: dict, seed: int, *, evaluated: bool = True, steps: int = 4,
+             params: int = 1_000_000) -> Run:
+    config = load_config("smoke", {**overrides, "train.seed": seed})
+    run = Run.open(name, config, root=root)
+    final = fake_loss(config.data.limit, seed, config.lora.use_rslora, config.lora.r)
+    for step in range(1, steps + 1):
+        append_jsonl(run.path("logs", "train_log.jsonl"),
+                     {"step": step, "kind": "train", "loss": 3.0 - 0.2 * step, "learning_rate": 1e-3,
+                      "grad_norm": 1.0, "tokens_per_s": 500.0, "step_time": 0.1, "rss_mb": 800.0})
+        if step % 2 == 0:
+            append_jsonl(run.path("logs", "train_log.jsonl"), {"step": step, "kind": "eval", "eval_loss": final + 0.1})
+    run.path("logs", "train_log.jsonl").open("a").write('{"step": 99, "kind": "tr')  # a torn last line
+    run.record("train_summary", {
+        "steps": steps, "wall_time_s": 3.0, "tokens_per_s": 400.0 + seed, "peak_rss_mb": 900.0 + seed,
+        "peak_gpu_mb": None, "final_train_loss": 2.2, "final_eval_loss": final, "base_eval_loss": 2.5,
+        "trainable_params": {"trainable": 1000, "total": params, "share": 1000 / params}})
+    if evaluated:
+        metric = {cat: {"exact_match": {"mean": 0.3 + 0.1 * i, "low": 0.2 + 0.1 * i, "high": 0.4 + 0.1 * i, "n": 6}}
+                  for i, cat in enumerate(CATEGORIES)}
+        tuned = {cat: {"exact_match": {**m["exact_match"], "mean": m["exact_match"]["mean"] + 0.2}}
+                 for cat, m in metric.items()}
+        atomic_write_json(run.path("eval", "summary.json"), {
+            "base": metric, "tuned": tuned,
+            "paired": {cat: {"exact_match": {"mean_diff": 0.2, "ci_low": 0.0, "ci_high": 0.4, "p_value": 0.04}}
+                       for cat in CATEGORIES}})
+    return run
+
+
+@pytest.fixture()
+def runs_root(tmp_path):
+    root = tmp_path / "runs"
+    for limit in (8, 16, 32):
+        for seed in (1, 2):
+            fake_run(root, f"size-limit_{limit}-s{seed}", {"data.limit": limit}, seed)
+    for rslora in (False, True):
+        for r in (4, 16):
+            fake_run(root, f"rs-{rslora}-r{r}", {"lora.use_rslora": rslora, "lora.r": r, "data.limit": 64}, 1)
+    fake_run(root, "other-model", {"model.name": "smollm2-135m-instruct", "data.limit": 64}, 1, params=135_000_000)
+    Run.open("fresh", load_config("smoke"), root=root)  # opened by notebook 01, nothing else yet
+    return root
+
+
+def test_records_read_every_stage_output_and_list_what_is_missing(runs_root):
+    records = {r["name"]: r for r in registry.collect(runs_root)}
+    size = records["size-limit_8-s1"]
+    assert size["changed"] == {"data.limit": 8, "train.seed": 1}
+    assert len([row for row in size["train_log"] if row["kind"] == "train"]) == 4  # torn line skipped
+    assert {(r["model"], r["category"]) for r in size["eval_rows"]} == {(m, c) for m in ("base", "tuned")
+                                                                       for c in CATEGORIES}
+    assert size["paired_rows"][0]["low"] == 0.0 and size["paired_rows"][0]["p_value"] == 0.04
+    assert size["missing"] == []
+    assert len(records["fresh"]["missing"]) == 3
+    assert "notebook 04" in registry.describe_missing([records["fresh"]])
+
+
+def test_runs_table_has_one_row_per_run_and_the_settings_that_differ(runs_root):
+    table = registry.runs_table(root=runs_root)
+    assert len(table) == 12
+    assert {"data.limit", "lora.r", "lora.use_rslora", "train.seed", "model.name"} <= set(table.columns)
+    assert "lora.alpha" not in table.columns  # the same in every run
+    row = table.set_index("run").loc["size-limit_16-s2"]
+    assert row["final_eval_loss"] == pytest.approx(fake_loss(16, 2))
+    assert row["tuned/reading_qa/exact_match"] == pytest.approx(0.6)
+
+
+def test_runs_table_of_an_empty_root_is_empty_not_an_error(tmp_path, capsys):
+    assert registry.runs_table(root=tmp_path / "nothing").empty
+    assert "no runs" in capsys.readouterr().out
+
+
+def test_data_size_sweep_averages_seeds_per_limit(runs_root):
+    records = registry.collect(runs_root)
+    table = report.sweep_table(records, "data.limit", "final_eval_loss")
+    sized = table[table["x"].isin([8, 16, 32])]
+    assert len(sized) == 3 and set(sized["n"]) == {2}
+    point = sized.set_index("x").loc[16]
+    expected = [fake_loss(16, 1), fake_loss(16, 2)]
+    assert point["mean"] == pytest.approx(statistics.mean(expected))
+    assert point["std"] == pytest.approx(statistics.stdev(expected))
+
+
+def test_lora_vs_rslora_sweep_keeps_variants_apart(runs_root):
+    table = report.sweep_table(registry.collect(runs_root), "lora.r", "final_eval_loss", by=["lora.use_rslora"])
+    rs = table[table["line"].str.startswith("use_rslora=True")].set_index("x")
+    assert rs.loc[16, "mean"] == pytest.approx(fake_loss(64, 1, True, 16))
+
+
+def test_every_plot_renders_with_labels(runs_root):
+    records = registry.collect(runs_root)
+    current = next(r for r in records if r["name"] == "size-limit_8-s1")
+    figures = report.all_figures(records, current)
+    for stem, fig in figures.items():
+        assert not getattr(fig, "labkit_no_data", None), stem
+        for ax in fig.axes:
+            assert ax.get_title() and ax.get_ylabel(), (stem, ax)
+    loss_ax = figures["loss_curves"].axes[0]
+    assert len(loss_ax.get_lines()) == 3 * 11  # train, validation and base line for each run with a log
+
+
+def test_plots_without_data_say_so(tmp_path):
+    root = tmp_path / "runs"
+    Run.open("fresh", load_config("smoke"), root=root)
+    records = registry.collect(root)
+    for stem, fig in report.all_figures(records, records[0]).items():
+        assert fig.labkit_no_data, stem
+        assert any("No data" in t.get_text() for t in fig.axes[0].texts)
+
+
+def test_run_report_writes_png_svg_and_markdown(runs_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("LABKIT_RUNS", str(runs_root))
+    run = Run.existing("size-limit_8-s1")
+    result = report.run_report(run.config(), run)
+    folder = tmp_path / "reports" / "size-limit_8-s1"
+    assert result["dir"] == str(folder)
+    for stem in ("loss_curves", "metrics", "throughput_memory", "model_size", "data_size", "lora_vs_rslora"):
+        for suffix in (".png", ".svg"):
+            assert (folder / f"{stem}{suffix}").stat().st_size > 1000, stem
+    summary = (folder / "summary.md").read_text()
+    assert "| size-limit_8-s1 |" in summary and "![data_size](data_size.png)" in summary
+    assert result["skipped"] == {}
+
+
+def test_run_report_on_a_fresh_run_skips_figures_with_a_note(tmp_path, capsys):
+    run = Run.open("fresh", load_config("smoke"))
+    result = report.run_report(run.config(), run)
+    assert set(result["skipped"]) == {"loss_curves", "metrics", "throughput_memory", "model_size", "data_size",
+                                      "lora_vs_rslora"}
+    assert result["files"] == [str(tmp_path / "reports" / "fresh" / "summary.md")]
+    assert "skipping figure 'metrics'" in capsys.readouterr().out
