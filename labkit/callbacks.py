@@ -58,9 +58,11 @@ class TokenMeter:
     trained: int = 0              # label tokens (assistant replies) in the current logging window
     tokens: int = 0               # non-padding tokens in the window
     seconds: float = 0.0          # time spent inside optimizer steps in the window
-    steps: int = 0
+    cpu_seconds: float = 0.0      # CPU time of this process (all threads) in those steps: on a shared machine
+    steps: int = 0                # it shows the work done, while wall time also counts waiting for the CPU
     empty_batches: int = 0        # over the whole session
     _step_start: float | None = field(default=None, repr=False)
+    _cpu_start: float = field(default=0.0, repr=False)
 
     def add_batch(self, inputs: dict) -> int:
         labels = inputs["labels"]
@@ -81,10 +83,12 @@ class TokenMeter:
 
     def start_step(self) -> None:
         self._step_start = time.perf_counter()
+        self._cpu_start = time.process_time()
 
     def end_step(self) -> None:
         if self._step_start is not None:
             self.seconds += time.perf_counter() - self._step_start
+            self.cpu_seconds += time.process_time() - self._cpu_start
             self.steps += 1
             self._step_start = None
 
@@ -93,6 +97,7 @@ class TokenMeter:
         seconds = max(self.seconds, 1e-9)
         out = {
             "trained_tokens": self.trained, "tokens": self.tokens, "step_seconds": self.seconds,
+            "step_cpu_seconds": self.cpu_seconds,
             "step_time": self.seconds / max(self.steps, 1),
             "trained_tokens_per_s": self.trained / seconds, "tokens_per_s": self.tokens / seconds,
             "rss_mb": current_rss_mb(), "peak_rss_mb": peak_rss_mb(), "empty_batches": self.empty_batches,
@@ -101,7 +106,7 @@ class TokenMeter:
         if gpu is not None:
             out["peak_gpu_mb"] = gpu
         self.trained = self.tokens = self.steps = 0
-        self.seconds = 0.0
+        self.seconds = self.cpu_seconds = 0.0
         return out
 
 

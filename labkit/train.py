@@ -226,6 +226,25 @@ def _resume_from(run: Run, resume: bool | str) -> Path | None:
     return path
 
 
+# Settings that may change between a run and its resumption (they do not change what is learned).
+RESUMABLE_CHANGES = ("eval.", "description", "preset", "train.eval_steps", "train.save_steps",
+                     "train.save_total_limit", "train.logging_steps", "train.early_stopping_patience")
+
+
+def check_resumable(run: Run, cfg: Config) -> None:
+    """Refuse to resume checkpoints made with other training settings (the result would be neither run)."""
+    from labkit.config import diff_configs
+
+    path = run.path(LOGS, "train_config.json")
+    if not path.exists():
+        return
+    changes = [c for c in diff_configs(read_json(path), cfg.to_dict()) if not c.startswith(RESUMABLE_CHANGES)]
+    if changes:
+        raise ConfigError(f"run {run.name!r} has checkpoints trained with other settings ({'; '.join(changes)}). "
+                          "Undo the change, train a new run (another RUN name), or start this one over with "
+                          "resume=False")
+
+
 def _start_fresh(run: Run) -> None:
     """A new (non-resumed) run must not mix with an earlier run's checkpoints and logs."""
     import shutil
@@ -258,6 +277,9 @@ def run_training(cfg: Config, run: Run, *, resume: bool | str = False) -> dict:
     checkpoint = _resume_from(run, resume)
     if checkpoint is None:
         _start_fresh(run)
+        atomic_write_json(run.path(LOGS, "train_config.json"), cfg.to_dict())
+    else:
+        check_resumable(run, cfg)
     seed_everything(cfg.train.seed)
     loaded = load_for_training(cfg)
     tokenizer, limit = loaded.tokenizer, cfg.data.max_seq_length

@@ -102,7 +102,7 @@ def test_oom_message_names_concrete_settings():
 def test_tensorboard_and_jsonl_hold_the_logged_scalars():
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    cfg, run = prepared_run("tb", {"train.max_steps": 4, "train.eval_steps": 2, "train.save_steps": 0})
+    cfg, run = prepared_run("tb", {"train.max_steps": 4, "train.eval_steps": 2, "train.save_steps": 4})
     summary = run_training(cfg, run)
 
     events = EventAccumulator(str(run.path("tb"))).Reload()
@@ -126,6 +126,10 @@ def test_tensorboard_and_jsonl_hold_the_logged_scalars():
     assert (run.path("adapter") / "adapter_model.safetensors").exists()
     assert (run.path("adapter") / "tokenizer.json").exists()
     assert run.load("train_summary")["adapter_path"] == str(run.path("adapter"))
+    # resuming those checkpoints with another learning rate would make a run that is neither: refused
+    cfg.train.lr = 5e-4
+    with pytest.raises(ConfigError, match=r"train.lr: 0.001 -> 0.0005"):
+        run_training(cfg, run, resume=True)
 
 
 def test_evaluate_loss_is_the_masked_token_mean(tiny_model, smol_tokenizer):
