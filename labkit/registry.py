@@ -25,8 +25,6 @@ TRAIN_SUMMARY = "train_summary.json"
 TRAIN_LOG = ("logs", "train_log.jsonl")
 EVAL_SUMMARY = ("eval", "summary.json")
 
-# Interval keys used by the evaluation stage (and by labkit.metrics.paired_test) for a metric's 95% interval.
-_LOW_KEYS, _HIGH_KEYS = ("low", "ci_low", "lower"), ("high", "ci_high", "upper")
 # Train-summary fields shown in the runs table, in this order.
 TRAIN_COLUMNS = ("steps", "wall_time_s", "tokens_per_s", "trained_tokens_per_s", "peak_rss_mb", "peak_gpu_mb",
                  "final_train_loss", "final_eval_loss", "base_eval_loss")
@@ -82,44 +80,30 @@ def changed_settings(settings: dict[str, Any], preset: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ evaluation summaries
 
-def _interval(entry: dict) -> tuple[float | None, float | None]:
-    low = next((entry[k] for k in _LOW_KEYS if k in entry), None)
-    high = next((entry[k] for k in _HIGH_KEYS if k in entry), None)
-    if low is None and isinstance(entry.get("ci"), (list, tuple)) and len(entry["ci"]) == 2:
-        low, high = entry["ci"]
-    return low, high
-
-
-def _walk(node: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], dict]]:
-    """Every dict leaf that carries a ``mean`` or ``mean_diff``, with the keys leading to it."""
-    if not isinstance(node, dict):
-        return
-    if "mean" in node or "mean_diff" in node:
-        yield path, node
-        return
-    for key, value in node.items():
-        yield from _walk(value, (*path, str(key)))
-
-
 def eval_rows(summary: dict | None) -> tuple[list[dict], list[dict]]:
-    """Long-format rows from an evaluation summary: (metric rows, paired-comparison rows).
+    """Long-format rows from ``eval/summary.json`` (written by :func:`labkit.evaluate.build_summary`).
 
-    Metric rows are ``{model, category, metric, mean, low, high, n}`` for every ``<model>/<category>/<metric>``
-    leaf (``model`` is e.g. "base" or "tuned"); leaves under a key containing "paired" or "compar" become
-    paired rows ``{category, metric, mean_diff, low, high, p_value}``. Wrapper keys above these levels are
-    ignored, so small changes in the summary's nesting do not break the plots.
+    Returns (metric rows ``{model, category, metric, mean, low, high, n}`` for every model tag ("base",
+    "tuned") x category x metric, and paired rows ``{category, metric, mean_diff, low, high, p_value, n,
+    higher_is_better, outcome}`` from the base-vs-tuned comparison). Metrics without a value (e.g. a
+    perplexity with no scored tokens) are left out.
     """
-    metrics, paired = [], []
-    for path, leaf in _walk(summary or {}, ()):
-        if len(path) < 2:
-            continue
-        low, high = _interval(leaf)
-        if any("paired" in p or "compar" in p for p in path) or "mean_diff" in leaf:
-            paired.append({"category": path[-2], "metric": path[-1], "mean_diff": leaf.get("mean_diff"),
-                           "low": low, "high": high, "p_value": leaf.get("p_value"), "n": leaf.get("n")})
-        elif len(path) >= 3:
-            metrics.append({"model": path[-3], "category": path[-2], "metric": path[-1], "mean": leaf["mean"],
-                            "low": low, "high": high, "n": leaf.get("n")})
+    summary = summary or {}
+    metrics = []
+    for tag, categories in (summary.get("results") or {}).items():
+        for category, entry in categories.items():
+            for metric, stats in (entry.get("metrics") or {}).items():
+                if isinstance(stats, dict) and stats.get("mean") is not None:
+                    metrics.append({"model": tag, "category": category, "metric": metric, "mean": stats["mean"],
+                                    "low": stats.get("ci_low"), "high": stats.get("ci_high"), "n": stats.get("n")})
+    paired = []
+    for category, by_metric in (summary.get("comparison") or {}).items():
+        for metric, test in by_metric.items():
+            if isinstance(test, dict) and test.get("mean_diff") is not None:
+                paired.append({"category": category, "metric": metric, "mean_diff": test["mean_diff"],
+                               "low": test.get("ci_low"), "high": test.get("ci_high"), "p_value": test.get("p_value"),
+                               "n": test.get("n"), "higher_is_better": test.get("higher_is_better", True),
+                               "outcome": test.get("outcome")})
     return metrics, paired
 
 

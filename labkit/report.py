@@ -31,12 +31,25 @@ def reports_dir() -> Path:
 
 # ------------------------------------------------------------------ helpers
 
-def _figure(ncols: int = 1, width: float = 6.5, height: float = 4.2):
+def _figure(ncols: int = 1, width: float = 6.5, height: float = 4.2, nrows: int = 1):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     return fig, list(axes)
+
+
+def _grid(fig_axes: tuple, used: int):
+    """Remove the unused panels of a grid."""
+    fig, axes = fig_axes
+    for ax in axes[used:]:
+        ax.remove()
+    return fig, axes[:used]
+
+
+def _grid_shape(panels: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(max_cols, panels)
+    return -(-panels // cols), cols
 
 
 def no_data_figure(title: str, reason: str):
@@ -126,37 +139,63 @@ def _colors(n: int) -> list:
 
 # ------------------------------------------------------------------ metric bars
 
-def plot_metric_bars(record: dict, metrics: Iterable[str] | None = None):
-    """One panel per metric: categories on x, base vs fine-tuned bars with their 95% interval as error bars."""
-    rows = record.get("eval_rows") or []
-    names = list(dict.fromkeys(metrics or [r["metric"] for r in rows]))
-    names = [m for m in names if any(r["metric"] == m for r in rows)]
-    if not names:
+def plot_metric_bars(record: dict):
+    """Base vs fine-tuned per category, bars with their 95% interval as whiskers.
+
+    Each category's 0-1 metrics share a panel; a metric on another scale (perplexity, a 1-5 judge score)
+    gets its own panel, so no scale squashes another.
+    """
+    panels = metric_panels(record.get("eval_rows") or [])
+    if not panels:
         return no_data_figure(f"Metrics of {record['name']}",
                               "no evaluation summary (eval/summary.json): run notebook 04 / `labkit eval`")
-    fig, axes = _figure(ncols=len(names), width=max(4.0, 10 / len(names)) if len(names) > 1 else 6.5)
-    for ax, metric in zip(axes, names):
-        _metric_panel(ax, [r for r in rows if r["metric"] == metric], metric)
-    axes[0].legend(fontsize=9)
-    fig.suptitle(f"Evaluation of {record['name']}: base vs fine-tuned\n(bars: mean, whiskers: 95% interval)")
+    lower_better = {(p["category"], p["metric"]) for p in record.get("paired_rows") or []
+                    if p.get("higher_is_better") is False}
+    nrows, ncols = _grid_shape(len(panels))
+    fig, axes = _grid(_figure(ncols=ncols, nrows=nrows, width=4.6, height=3.6), len(panels))
+    for ax, (title, rows) in zip(axes, panels):
+        _metric_panel(ax, rows, title, lower_better)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Evaluation of {record['name']}: base vs fine-tuned (bars: mean, whiskers: 95% interval)")
     return fig
 
 
-def _metric_panel(ax, rows: list[dict], metric: str) -> None:
+def _is_fraction(rows: list[dict]) -> bool:
+    values = [v for r in rows for v in (r["mean"], r.get("low"), r.get("high")) if v is not None]
+    return all(0 <= v <= 1 for v in values)
+
+
+def metric_panels(rows: list[dict]) -> list[tuple[str, list[dict]]]:
+    """(title, rows) per panel: a category's 0-1 metrics together, each other metric alone."""
+    panels = []
+    for category in dict.fromkeys(r["category"] for r in rows):
+        in_category = [r for r in rows if r["category"] == category]
+        metrics = list(dict.fromkeys(r["metric"] for r in in_category))
+        fractions = [m for m in metrics if _is_fraction([r for r in in_category if r["metric"] == m])]
+        if fractions:
+            panels.append((category, [r for r in in_category if r["metric"] in fractions]))
+        panels += [(f"{category}: {_label(m)}", [r for r in in_category if r["metric"] == m])
+                   for m in metrics if m not in fractions]
+    return panels
+
+
+def _metric_panel(ax, rows: list[dict], title: str, lower_better: set) -> None:
     import numpy as np
 
-    categories = list(dict.fromkeys(r["category"] for r in rows))
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
     tags = list(dict.fromkeys(r["model"] for r in rows))
     width = 0.8 / len(tags)
-    x = np.arange(len(categories))
+    x = np.arange(len(metrics))
     for i, tag in enumerate(tags):
-        by_cat = {r["category"]: r for r in rows if r["model"] == tag}
-        means = [by_cat[c]["mean"] if c in by_cat else np.nan for c in categories]
-        errors = [[_err(by_cat.get(c), "low") for c in categories], [_err(by_cat.get(c), "high") for c in categories]]
+        by_metric = {r["metric"]: r for r in rows if r["model"] == tag}
+        means = [by_metric[m]["mean"] if m in by_metric else np.nan for m in metrics]
+        errors = [[_err(by_metric.get(m), "low") for m in metrics], [_err(by_metric.get(m), "high") for m in metrics]]
         style = TAG_STYLE.get(tag, {"label": tag})
         ax.bar(x + (i - (len(tags) - 1) / 2) * width, means, width, yerr=errors, capsize=3, **style)
-    ax.set_xticks(x, categories, rotation=20, ha="right")
-    ax.set(title=_label(metric), ylabel=_label(metric))
+    labels = [_label(m) + (" (lower is better)" if (rows[0]["category"], m) in lower_better else "") for m in metrics]
+    ax.set_xticks(x, labels, rotation=15 if len(metrics) > 2 else 0, ha="right" if len(metrics) > 2 else "center",
+                  fontsize=8)
+    ax.set(title=title, ylabel="score (0-1)" if _is_fraction(rows) else _label(metrics[0]))
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -193,10 +232,9 @@ def plot_throughput_memory(records: list[dict]):
 
 # ------------------------------------------------------------------ model size
 
-def plot_model_size(records: list[dict], metric: str | None = None):
-    """Base vs fine-tuned per model name (ordered by parameter count): validation loss, and an evaluation
-    metric averaged over categories (``metric``; default: the metric most categories report). Several runs of
-    one model are averaged, with the standard deviation as error bars."""
+def plot_model_size(records: list[dict]):
+    """Base vs fine-tuned per model name (ordered by parameter count): validation loss, and each category's
+    main metric (the first it reports). Several runs of one model are averaged; whiskers: standard deviation."""
     trained = [r for r in records if r.get("train_summary")]
     by_model: dict[str, list[dict]] = {}
     for record in trained:
@@ -204,30 +242,35 @@ def plot_model_size(records: list[dict], metric: str | None = None):
     if not by_model:
         return no_data_figure("Model size vs fine-tuning", "no run has a training summary (train_summary.json)")
     models = sorted(by_model, key=lambda m: (_params(by_model[m]) or 0, m))
-    metric = metric or _common_metric(trained)
-    panels = [("base_eval_loss", "final_eval_loss", "validation loss")]
-    if metric:
-        panels.append((f"base/{metric}", f"tuned/{metric}", f"{_label(metric)} (mean over categories)"))
-    fig, axes = _figure(ncols=len(panels), width=5.5)
-    for ax, (base_key, tuned_key, title) in zip(axes, panels):
+    panels = [("base_eval_loss", "final_eval_loss", "validation loss", "loss (lower is better)")]
+    for category, metric in main_metrics(trained).items():
+        panels.append((f"base/{category}/{metric}", f"tuned/{category}/{metric}", category, _label(metric)))
+    nrows, ncols = _grid_shape(len(panels))
+    fig, axes = _grid(_figure(ncols=ncols, nrows=nrows, width=5.0, height=3.8), len(panels))
+    for ax, (base_key, tuned_key, title, ylabel) in zip(axes, panels):
         _paired_bars(ax, models, by_model, base_key, tuned_key)
-        ax.set(title=title, ylabel=title)
-    axes[0].legend(fontsize=9)
-    fig.suptitle("Model size vs fine-tuning (models ordered by parameter count)")
+        ax.set(title=title, ylabel=ylabel)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Model size vs fine-tuning (models ordered by parameter count; whiskers: std over runs)")
     return fig
+
+
+def main_metrics(records: list[dict]) -> dict[str, str]:
+    """category -> its main metric (the evaluation suite's primary metric, when the run reports it)."""
+    from labkit.evalsuite.scoring import primary_metric
+
+    reported: dict[str, list[str]] = {}
+    for record in records:
+        for row in record.get("eval_rows") or []:
+            reported.setdefault(row["category"], []).append(row["metric"])
+    return {category: primary_metric(category).name if primary_metric(category).name in names else names[0]
+            for category, names in sorted(reported.items())}
 
 
 def _params(records: list[dict]) -> int | None:
     totals = [(r["train_summary"].get("trainable_params") or {}).get("total") for r in records]
     totals = [t for t in totals if t]
     return max(totals) if totals else None
-
-
-def _common_metric(records: list[dict]) -> str | None:
-    from collections import Counter
-
-    counts = Counter(row["metric"] for r in records for row in r.get("eval_rows") or [] if row["model"] == "tuned")
-    return counts.most_common(1)[0][0] if counts else None
 
 
 def _paired_bars(ax, models: list[str], by_model: dict, base_key: str, tuned_key: str) -> None:

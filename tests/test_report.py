@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
 
 import pytest
 
 from labkit import registry, report
 from labkit.config import load_config
+from labkit.evaluate import build_summary
 from labkit.runs import Run, append_jsonl, atomic_write_json
 
-CATEGORIES = ("arithmetic", "reading_qa")
+CATEGORIES = ("arithmetic", "reading_qa", "general")
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +30,16 @@ def project_data(tmp_path, monkeypatch):
 def fake_loss(limit: int, seed: int, rslora: bool = False, r: int = 4) -> float:
     """A made-up final validation loss that falls with data size and differs per seed."""
     return 2.0 - 0.2 * math.log(limit) + 0.01 * seed - (0.05 * math.log2(r) if rslora else 0.0)
+
+
+def fake_eval_records(seed: int, skill: float, n: int = 8) -> dict[str, list[dict]]:
+    """Per-example scores as the evaluation stage writes them; ``skill`` is the share of correct answers."""
+    rng = random.Random(seed)
+    hits = [float(rng.random() < skill) for _ in range(n)]
+    return {"arithmetic": [{"id": f"a{i}", "accuracy": h} for i, h in enumerate(hits)],
+            "reading_qa": [{"id": f"q{i}", "exact_match": h, "f1": (h + skill) / 2} for i, h in enumerate(hits)],
+            "general": [{"id": f"g{i}", "rouge1": skill, "rouge2": skill / 2, "rougeL": skill, "rougeLsum": skill,
+                         "nll": 40 * (1 - skill / 2), "n_tokens": 20} for i in range(n)]}
 
 
 def fake_run(root, name: str, overrides: dict, seed: int, *, evaluated: bool = True, steps: int = 4,
@@ -47,14 +59,9 @@ def fake_run(root, name: str, overrides: dict, seed: int, *, evaluated: bool = T
         "peak_gpu_mb": None, "final_train_loss": 2.2, "final_eval_loss": final, "base_eval_loss": 2.5,
         "trainable_params": {"trainable": 1000, "total": params, "share": 1000 / params}})
     if evaluated:
-        metric = {cat: {"exact_match": {"mean": 0.3 + 0.1 * i, "low": 0.2 + 0.1 * i, "high": 0.4 + 0.1 * i, "n": 6}}
-                  for i, cat in enumerate(CATEGORIES)}
-        tuned = {cat: {"exact_match": {**m["exact_match"], "mean": m["exact_match"]["mean"] + 0.2}}
-                 for cat, m in metric.items()}
-        atomic_write_json(run.path("eval", "summary.json"), {
-            "base": metric, "tuned": tuned,
-            "paired": {cat: {"exact_match": {"mean_diff": 0.2, "ci_low": 0.0, "ci_high": 0.4, "p_value": 0.04}}
-                       for cat in CATEGORIES}})
+        records = {tag: fake_eval_records(seed, skill) for tag, skill in (("base", 0.3), ("tuned", 0.6))}
+        summary = build_summary(records, config, run, notes=[], models={"base": {}, "tuned": {}})
+        atomic_write_json(run.path("eval", "summary.json"), summary)
     return run
 
 
@@ -79,7 +86,12 @@ def test_records_read_every_stage_output_and_list_what_is_missing(runs_root):
     assert len([row for row in size["train_log"] if row["kind"] == "train"]) == 4  # torn line skipped
     assert {(r["model"], r["category"]) for r in size["eval_rows"]} == {(m, c) for m in ("base", "tuned")
                                                                        for c in CATEGORIES}
-    assert size["paired_rows"][0]["low"] == 0.0 and size["paired_rows"][0]["p_value"] == 0.04
+    tuned_f1 = next(r for r in size["eval_rows"] if r["model"] == "tuned" and r["metric"] == "f1")
+    assert tuned_f1["mean"] == pytest.approx(statistics.mean(
+        row["f1"] for row in fake_eval_records(1, 0.6)["reading_qa"]))
+    assert tuned_f1["low"] <= tuned_f1["mean"] <= tuned_f1["high"]
+    perplexity = next(p for p in size["paired_rows"] if p["metric"] == "perplexity")
+    assert perplexity["higher_is_better"] is False and perplexity["mean_diff"] < 0
     assert size["missing"] == []
     assert len(records["fresh"]["missing"]) == 3
     assert "notebook 04" in registry.describe_missing([records["fresh"]])
@@ -92,7 +104,7 @@ def test_runs_table_has_one_row_per_run_and_the_settings_that_differ(runs_root):
     assert "lora.alpha" not in table.columns  # the same in every run
     row = table.set_index("run").loc["size-limit_16-s2"]
     assert row["final_eval_loss"] == pytest.approx(fake_loss(16, 2))
-    assert row["tuned/reading_qa/exact_match"] == pytest.approx(0.6)
+    assert row["tuned/general/rouge2"] == pytest.approx(0.3)
 
 
 def test_runs_table_of_an_empty_root_is_empty_not_an_error(tmp_path, capsys):
