@@ -6,6 +6,7 @@ is downloaded. The test skips only when that Chromium is missing.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import threading
@@ -42,13 +43,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture()
-def served_app(tiny_model, smol_tokenizer, monkeypatch):
-    """The app on the tiny model at 127.0.0.1:<free port>; also counts the pieces the server streamed."""
+QUIZ_REPLY = json.dumps([
+    {"question": "What is the capital of France?", "choices": ["Paris", "Rome", "Oslo", "Bern"], "answer": "A"},
+    {"question": "Which planet is red?", "choices": ["Venus", "Mars"], "answer": "B"},          # dropped
+    {"question": "2 + 2 = ?", "choices": ["3", "4", "5", "6"], "answer": 1},
+])
+
+
+@pytest.fixture(scope="module")
+def served_app(smol_tokenizer):
+    """The app on the tiny model at 127.0.0.1:<free port>, with a scripted quiz writer.
+
+    Also counts the pieces the server streamed, and signals when a reply is finished.
+    """
     import torch
 
     import labkit.chat as chat
     from labkit.infer import Sampling
+    from labkit.models import load_causal_lm
 
     streamed, finished = [], threading.Event()
     real_stream = chat.stream_chat
@@ -59,45 +71,79 @@ def served_app(tiny_model, smol_tokenizer, monkeypatch):
             yield piece
         finished.set()
 
-    monkeypatch.setattr(chat, "stream_chat", counting_stream)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads spin-wait on a busy 2-core machine and slow generation ~10x
-    app = chat.build_app(tiny_model, smol_tokenizer, sampling=Sampling(max_new_tokens=48, temperature=0.8, seed=1))
-    url = chat.launch(app, port=free_port(), quiet=True)   # the server runs in Gradio's background thread
-    yield url, streamed, finished
-    app.close()
-    torch.set_num_threads(threads)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chat, "stream_chat", counting_stream)
+        app = chat.build_app(load_causal_lm("tiny-random-llama"), smol_tokenizer,
+                             sampling=Sampling(max_new_tokens=48, temperature=0.8, seed=1),
+                             quiz_generate=lambda messages, attempt: QUIZ_REPLY)
+        url = chat.launch(app, port=free_port(), quiet=True)  # the server runs in Gradio's background thread
+        try:
+            yield url, streamed, finished
+        finally:
+            app.close()
+            torch.set_num_threads(threads)
 
 
-def test_typed_message_gets_a_streamed_reply(served_app, tmp_path):
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
+    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=executable, headless=True,
+            args=CHROMIUM_FLAGS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def open_app(browser, url):
+    page = browser.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator("#labkit-message textarea").wait_for(timeout=20_000)
+    return page
+
+
+def test_typed_message_gets_a_streamed_reply(served_app, browser):
     url, streamed, finished = served_app
     assert url.startswith("http://127.0.0.1:")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM if CHROMIUM.exists() else
-                                                                    shutil.which("chromium")),
-            headless=True, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page()
-            page.goto(url, wait_until="domcontentloaded")
-            box = page.locator("#labkit-message textarea")
-            box.wait_for(timeout=20_000)
-            page.evaluate(WATCH_REPLIES)
-            box.fill("Hello, who are you?")
-            box.press("Enter")
-            page.locator('#labkit-chatbot [data-testid="user"]').filter(has_text="Hello, who are you?").wait_for(
-                timeout=10_000)
-            assert finished.wait(30), "the server did not finish the reply within 30 s"
-            page.wait_for_function("() => window.replySnapshots.length > 0", timeout=10_000)
-            time.sleep(0.5)                          # let the last streamed update render
-            snapshots = page.evaluate("() => window.replySnapshots")
-            final = page.locator('#labkit-chatbot [data-testid="bot"]').last.text_content().strip()
-            left_in_box = box.input_value()
-        finally:
-            browser.close()
+    page = open_app(browser, url)
+    page.evaluate(WATCH_REPLIES)
+    box = page.locator("#labkit-message textarea")
+    box.fill("Hello, who are you?")
+    box.press("Enter")
+    page.locator('#labkit-chatbot [data-testid="user"]').filter(has_text="Hello, who are you?").wait_for(
+        timeout=10_000)
+    assert finished.wait(30), "the server did not finish the reply within 30 s"
+    page.wait_for_function("() => window.replySnapshots.length > 0", timeout=10_000)
+    time.sleep(0.5)                                  # let the last streamed update render
+    snapshots = page.evaluate("() => window.replySnapshots")
+    final = page.locator('#labkit-chatbot [data-testid="bot"]').last.text_content().strip()
     assert len(streamed) > 1, "the server produced the reply in one piece: nothing was streamed"
     assert final, "the assistant message in the page is empty"
     assert len(snapshots) > 1, f"the page showed the reply only once (no streaming seen): {snapshots}"
-    assert left_in_box == "", "the message box should be cleared once the message is sent"
+    assert box.input_value() == "", "the message box should be cleared once the message is sent"
+
+
+def test_quiz_tab_writes_a_quiz_and_marks_answers(served_app, browser):
+    url, _, _ = served_app
+    page = open_app(browser, url)
+    page.get_by_role("tab", name="Quiz").click()
+    page.get_by_label("Topic").fill("geography")
+    page.get_by_role("button", name="Write quiz").click()
+    # 3 questions asked (the default), 2 valid ones scripted: two retries, each repeating both (dropped)
+    page.get_by_text("2 of 3 questions on 'geography': 3 generation(s), 2 retries, 7 dropped").wait_for(
+        timeout=15_000)
+    page.get_by_text("What is the capital of France?").wait_for(timeout=5_000)
+    page.get_by_label("A. Paris").check()
+    page.get_by_role("button", name="Answer").click()
+    page.get_by_text("Right: A. Paris").wait_for(timeout=10_000)
+    page.get_by_text("2 + 2 = ?").wait_for(timeout=5_000)
+    page.get_by_label("C. 5").check()
+    page.get_by_role("button", name="Answer").click()
+    page.get_by_text("Wrong: you chose C; the answer is B. 4").wait_for(timeout=10_000)
+    page.get_by_text("Quiz over: 1 of 2 right").wait_for(timeout=5_000)
