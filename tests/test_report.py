@@ -17,13 +17,7 @@ CATEGORIES = ("arithmetic", "reading_qa", "general")
 
 
 @pytest.fixture(autouse=True)
-def project_data(tmp_path, monkeypatch):
-    """The presets name project datasets; give them empty stand-ins so configs validate without data/."""
-    folder = tmp_path / "data"
-    for name in ("general", "function_calling", "reading_qa", "arithmetic"):
-        (folder / name).mkdir(parents=True)
-        (folder / name / "train.jsonl").write_text("")
-    monkeypatch.setattr("labkit.config.project_data_dir", lambda: folder)
+def reports_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_REPORTS", str(tmp_path / "reports"))
 
 
