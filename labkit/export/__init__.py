@@ -8,8 +8,9 @@ checks), :mod:`~labkit.export.hub` (push_to_hub), :mod:`~labkit.export.stage` (r
 from labkit.export.errors import ExportError, HubUnavailable, NotEnoughResources, ParityFailed, UnsupportedAdapter
 from labkit.export.hub import push_to_hub
 from labkit.export.merge import merge_adapter
-from labkit.export.stage import export_adapter, export_model, run_export
+from labkit.export.stage import export_adapter, export_model, run_export, verify_gguf
 from labkit.export.to_gguf import convert as convert_to_gguf
 
 __all__ = ["ExportError", "HubUnavailable", "NotEnoughResources", "ParityFailed", "UnsupportedAdapter",
-           "convert_to_gguf", "export_adapter", "export_model", "merge_adapter", "push_to_hub", "run_export"]
+           "convert_to_gguf", "export_adapter", "export_model", "merge_adapter", "push_to_hub", "run_export",
+           "verify_gguf"]

