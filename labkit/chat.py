@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from labkit.infer import Sampling, stream_chat
-from labkit.quiz import LETTERS, QuizError, QuizSession, make_quiz, model_generate
+from labkit.quiz import LETTERS, QuizError, QuizGenerate, QuizSession, make_quiz, model_generate, quiz_sampling
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -120,7 +120,7 @@ def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling) -> N
     clear.click(lambda: ([], ""), None, [chatbot, message], queue=False)
 
 
-def _quiz_tab(gr, generate, default_topic: str) -> None:
+def _quiz_tab(gr, model, tokenizer, quiz_generate: QuizGenerate | None, default_topic: str) -> None:
     session = gr.State(None)
     with gr.Row():
         topic = gr.Textbox(value=default_topic, label="Topic", scale=3)
@@ -135,6 +135,7 @@ def _quiz_tab(gr, generate, default_topic: str) -> None:
 
     def new_quiz(topic_text, n, max_retries):
         try:
+            generate = quiz_generate or model_generate(model, tokenizer, quiz_sampling(int(n)))
             report = make_quiz(generate, topic_text, int(n), int(max_retries))
             quiz = QuizSession(report.questions)
         except QuizError as err:
@@ -156,17 +157,17 @@ def _quiz_tab(gr, generate, default_topic: str) -> None:
 
 
 def build_app(model, tokenizer, *, title: str = "labkit chat", system_prompt: str = DEFAULT_SYSTEM,
-              sampling: Sampling | None = None, quiz_topic: str = "", quiz_generate=None) -> "gr.Blocks":
+              sampling: Sampling | None = None, quiz_topic: str = "",
+              quiz_generate: QuizGenerate | None = None) -> "gr.Blocks":
     """The Gradio app (Chat and Quiz tabs) for ``model``; ``quiz_generate`` replaces the model as quiz writer."""
     import gradio as gr
 
-    generate = quiz_generate or model_generate(model, tokenizer, Sampling(max_new_tokens=600))
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"## {title}")
         with gr.Tab("Chat"):
             _chat_tab(gr, model, tokenizer, system_prompt, sampling or CHAT_SAMPLING)
         with gr.Tab("Quiz"):
-            _quiz_tab(gr, generate, quiz_topic)
+            _quiz_tab(gr, model, tokenizer, quiz_generate, quiz_topic)
     # One generation at a time: the model and torch's global seed are shared by every browser tab.
     app.queue(default_concurrency_limit=1)
     return app
@@ -186,18 +187,14 @@ def launch(app: "gr.Blocks", *, share: bool = False, port: int | None = None, in
 
 
 def _load_model(cfg: "Config", run: "Run"):
-    """The run's fine-tuned model, or the base model with a note when the run has no adapter."""
-    try:
-        from labkit.loadrun import load_tuned
-    except ImportError:  # stand-in until labkit.loadrun lands
-        from labkit.evalsuite.modelload import adapter_path, load_eval_model, load_eval_tokenizer
+    """The run's fine-tuned model, or the base model with a note when the run has no adapter yet."""
+    from labkit.loadrun import AdapterMissing, load_base, load_tuned
 
-        adapter = adapter_path(run)
-        if adapter is None:
-            print(f"labkit: run {run.name!r} has no adapter ({run.path('adapter')}): chatting with the base model "
-                  f"{cfg.model.name}")
-        return load_eval_model(cfg, adapter), load_eval_tokenizer(cfg, adapter)
-    return load_tuned(run)
+    try:
+        return load_tuned(run, cfg)
+    except AdapterMissing as err:
+        print(f"labkit: {err}. Chatting with the base model {cfg.model.name} instead.")
+        return load_base(cfg, run)
 
 
 def run_chat(cfg: "Config", run: "Run", share: bool = False, port: int | None = None) -> None:

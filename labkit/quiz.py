@@ -21,15 +21,17 @@ from typing import Any, Callable
 LETTERS = "ABCD"
 MAX_QUESTIONS = 20
 
+# Some character other than space and dots: a small model often copies the prompt's "..." placeholders.
+_REAL_TEXT = r"[^\s.\u2026]"
 # One question as the model must write it. ``answer`` is a letter (A-D), a 0-based index (0-3) or the text of
 # the correct choice; :func:`resolve_answer` turns all three into an index.
 ITEM_SCHEMA: dict = {
     "type": "object",
     "required": ["question", "choices", "answer"],
     "properties": {
-        "question": {"type": "string", "pattern": r"\S"},
+        "question": {"type": "string", "pattern": _REAL_TEXT},
         "choices": {"type": "array", "minItems": 4, "maxItems": 4,
-                    "items": {"type": ["string", "number"], "pattern": r"\S"}},
+                    "items": {"type": ["string", "number"], "pattern": _REAL_TEXT}},
         "answer": {"type": ["integer", "string"]},
         "explanation": {"type": "string"},
     },
@@ -120,7 +122,7 @@ def _schema_reasons(item: Any) -> list[str]:
         if error.validator in ("minItems", "maxItems"):
             reasons.append(f"{where} has {len(error.instance)} entries; a question needs exactly 4 choices")
         elif error.validator == "pattern":
-            reasons.append(f"{where} is empty")
+            reasons.append(f"{where} is empty or only the placeholder '...'")
         else:
             reasons.append(f"{where}: {error.message}")
     return reasons
@@ -296,12 +298,17 @@ def model_generate(model, tokenizer, sampling=None, retry_temperature: float = 0
     return generate
 
 
-def quiz_from_model(model, tokenizer, topic: str, n: int = 5, max_retries: int = 2, sampling=None) -> QuizReport:
-    """:func:`make_quiz` with a chat model (about 120 new tokens per question unless ``sampling`` says otherwise)."""
+def quiz_sampling(n: int):
+    """Greedy settings with room for ``n`` questions (about 120 new tokens each)."""
     from labkit.infer import Sampling
 
-    sampling = sampling or Sampling(max_new_tokens=max(256, 120 * n))
-    return make_quiz(model_generate(model, tokenizer, sampling), topic, n, max_retries)
+    return Sampling(max_new_tokens=max(256, 120 * n))
+
+
+def quiz_from_model(model, tokenizer, topic: str, n: int = 5, max_retries: int = 2, sampling=None) -> QuizReport:
+    """:func:`make_quiz` with a chat model (:func:`quiz_sampling` unless ``sampling`` is given)."""
+    generate = model_generate(model, tokenizer, sampling or quiz_sampling(n))
+    return make_quiz(generate, topic, n, max_retries)
 
 
 # ------------------------------------------------------------------ a person takes the quiz

@@ -118,4 +118,25 @@ def test_cli_chat_serves_the_run_model_and_blocks(monkeypatch, capsys):
     assert main(["chat", "--run", "chatdemo", "--set", "model.name=tiny-random-llama"]) == 0
     assert served["block"] is True and served["share"] is False
     out = capsys.readouterr().out
-    assert "chatdemo" in out and "no adapter" in out
+    assert "no adapter yet" in out and "Chatting with the base model tiny-random-llama" in out
+
+
+def test_run_chat_loads_the_runs_adapter_and_streams_with_it(tiny_model, smol_tokenizer, monkeypatch, one_thread):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    import labkit.chat as chat
+    from labkit.config import load_config
+    from labkit.runs import Run
+
+    cfg = load_config(overrides=["model.name=tiny-random-llama"])
+    run = Run.open("tuned", cfg)
+    lora = get_peft_model(tiny_model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    lora.save_pretrained(run.path("adapter"))
+    smol_tokenizer.save_pretrained(run.path("adapter"))
+    built = {}
+    monkeypatch.setattr(chat, "build_app", lambda model, tokenizer, **kw: built.update(model=model, tok=tokenizer))
+    monkeypatch.setattr(chat, "launch", lambda app, **kw: "http://127.0.0.1:1/")
+    chat.run_chat(cfg, run)
+    assert isinstance(built["model"], PeftModel)
+    *_, last = chat.chat_turn(built["model"], built["tok"], "hi", [], "", FAST)
+    assert last[-1]["role"] == "assistant" and last[-1]["content"].strip()
