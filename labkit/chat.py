@@ -110,7 +110,10 @@ def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling) -> N
         if not text or not text.strip():
             yield history, text
             return
-        settings = sampling_from_controls(*controls)
+        try:
+            settings = sampling_from_controls(*controls)
+        except ValueError as err:
+            raise gr.Error(str(err)) from None
         for shown in chat_turn(model, tokenizer, text.strip(), history or [], system_text, settings):
             yield shown, ""
 
