@@ -13,7 +13,11 @@ What the harness does, and what this module reproduces exactly:
 Why it is faster than the harness: the harness runs one full sequence per (context, choice) pair and a
 log-softmax over the vocabulary at every position. Here each item's context runs once (left-padded
 batch, logits only for its last position), its KV cache is copied once per choice, and only the
-continuation tokens run again. Measured on CPU with SmolLM2-135M in ``labkit.bench.eval_parity``.
+continuation tokens run again. Measured on CPU (SmolLM2-135M, 32 ARC-Challenge items, 1 thread): this
+used 14.2 CPU-s against 19.5 for the alternative of sorting (context + continuation) sequences by length
+and batching them with the LM head applied only at continuation positions, so the shared-context path is
+kept; 16 items a batch beat 4 and 64. The end-to-end comparison with the harness is
+``labkit.bench.eval_parity``. Inputs longer than the model's context window are rejected, not truncated.
 """
 
 from __future__ import annotations
@@ -224,6 +228,17 @@ def score_batch(model, batch: Sequence[EncodedItem], pad_id: int) -> list[list[f
     return scores
 
 
+def _check_lengths(encoded: Sequence[EncodedItem], max_positions: int | None) -> None:
+    if max_positions is None:
+        return
+    for e in encoded:
+        longest = len(e.context) + max(map(len, e.continuations))
+        if longest > max_positions:
+            raise MCDataError(
+                f"item {e.index}: {longest} tokens exceed the model's {max_positions} positions; shorten the query."
+            )
+
+
 def _argmax(values: Sequence[float]) -> int:
     return max(range(len(values)), key=lambda k: (values[k], -k))  # first index on ties, like np.argmax
 
@@ -273,6 +288,7 @@ def score_multiple_choice(
     model.eval()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     encoded = encode_items(tokenizer, items)
+    _check_lengths(encoded, getattr(model.config, "max_position_embeddings", None))
     # longest first (like the harness): similar lengths share a batch, little padding is wasted
     encoded.sort(key=lambda e: (len(e.context), max(map(len, e.continuations))), reverse=True)
     logprobs: dict[int, list[float]] = {}

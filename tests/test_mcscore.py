@@ -167,3 +167,10 @@ def test_score_multiple_choice_records_are_consistent(tiny_model, smol_tokenizer
     assert agg["acc"] == pytest.approx(sum(r["correct"] for r in result["per_item"]) / len(ITEMS))
     json.dumps(result)
     assert not tiny_model.training
+
+
+def test_too_long_item_is_rejected(tiny_model, smol_tokenizer):
+    limit = tiny_model.config.max_position_embeddings
+    long_item = {"query": "Question: " + "word " * (limit + 10), "choices": ["a", "b"], "gold": 0}
+    with pytest.raises(MC.MCDataError, match="item 1: .* exceed the model's"):
+        MC.score_multiple_choice(tiny_model, smol_tokenizer, [ITEMS[0], long_item], progress=False)
