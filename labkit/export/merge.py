@@ -299,7 +299,8 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | 
     if missing:
         shutil.rmtree(staging, ignore_errors=True)
         raise ExportError(f"the adapter has layers that the base checkpoint {base_dir} lacks ({', '.join(missing[:3])}"
-                          f"{' ...' if len(missing) > 3 else ''}): it was trained on another base model")
+                          f"{' ...' if len(missing) > 3 else ''}): it was trained on another base model, or it adapts "
+                          f"lm_head of a model whose lm_head is tied to the embeddings (not supported)")
     files = writer.finish()
     _copy_side_files(base_dir, adapter_dir, staging, dtype)
     summary = {"base": str(base_dir), "adapter": str(adapter_dir), "dtype": dtype, "merged_layers": merged,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 LogitsFn = Callable[[list[int]], "torch.Tensor"]  # noqa: F821
+GreedyFn = Callable[[list[int], int, list[int]], tuple[list[int], list]]
 
 PROBES = (
     "What is the capital of France?",
@@ -102,6 +103,26 @@ def hf_logits(model) -> LogitsFn:
     return logits
 
 
+def hf_greedy(model) -> GreedyFn:
+    """Greedy continuation with transformers' KV cache (much faster than a full forward per step), returning the
+    raw logits of each step; no logits processor is applied, so each token is the argmax of its row."""
+    import torch
+    from transformers import GenerationConfig
+
+    device = next(model.parameters()).device
+
+    def greedy(prompt: list[int], max_new_tokens: int, eos_ids: list[int]):
+        config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos_ids,
+                                  pad_token_id=eos_ids[0] if eos_ids else 0, output_logits=True,
+                                  return_dict_in_generate=True)
+        ids = torch.tensor([prompt], device=device)
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+        new = out.sequences[0, len(prompt):].tolist()
+        return new, [row[0].float().cpu() for row in out.logits][:len(new)]
+    return greedy
+
+
 def llama_cpp_logits(llm) -> LogitsFn:
     """A ``llama_cpp.Llama`` (created with ``logits_all=True``) as ``ids -> float32 logits``."""
     import numpy as np
@@ -130,19 +151,27 @@ def sequence_nll(logits_fn: LogitsFn, sequences: Sequence[list[int]]) -> tuple[f
     return total, count
 
 
-def reference_run(logits_fn: LogitsFn, inputs: ParityInputs, decode: Callable[[list[int]], str] | None = None
-                  ) -> Reference:
-    """Greedy continuations (full forward each step: exactly the logits the candidate is compared with)."""
+def _greedy_by_forward(logits_fn: LogitsFn) -> GreedyFn:
+    def greedy(prompt: list[int], max_new_tokens: int, eos_ids: list[int]):
+        ids, rows = list(prompt), []
+        for _ in range(max_new_tokens):
+            rows.append(logits_fn(ids)[-1])
+            ids.append(int(rows[-1].argmax()))
+            if ids[-1] in eos_ids:
+                break
+        return ids[len(prompt):], rows
+    return greedy
+
+
+def reference_run(logits_fn: LogitsFn, inputs: ParityInputs, decode: Callable[[list[int]], str] | None = None,
+                  greedy: GreedyFn | None = None) -> Reference:
+    """Greedy continuations with the logits of each step, and the held-out NLL. ``greedy`` (e.g.
+    :func:`hf_greedy`, with a KV cache) defaults to one full forward of ``logits_fn`` per new token."""
+    greedy = greedy or _greedy_by_forward(logits_fn)
     sequences, step_logits = [], []
     for prompt in inputs.prompts:
-        ids, rows = list(prompt), []
-        for _ in range(inputs.max_new_tokens):
-            row = logits_fn(ids)[-1]
-            rows.append(row)
-            ids.append(int(row.argmax()))
-            if ids[-1] in inputs.eos_ids:
-                break
-        sequences.append(ids)
+        new, rows = greedy(list(prompt), inputs.max_new_tokens, inputs.eos_ids)
+        sequences.append(list(prompt) + list(new))
         step_logits.append(_stack(rows))
     nll, count = sequence_nll(logits_fn, inputs.held_out)
     texts = [decode(s[len(p):]) for s, p in zip(sequences, inputs.prompts)] if decode else []

@@ -107,7 +107,7 @@ def _reference_for_merged(base_dir, adapter_dir, merged_dir, inputs, dtype, deco
     """Merged vs base + adapter, then the merged model's own reference outputs for the GGUF checks."""
     _say("computing base + adapter outputs (the trained model)", show)
     trained = _load_adapter_model(base_dir, adapter_dir, dtype)
-    trained_ref = parity.reference_run(parity.hf_logits(trained), inputs, decode)
+    trained_ref = parity.reference_run(parity.hf_logits(trained), inputs, decode, parity.hf_greedy(trained))
     del trained
     gc.collect()
     _say("checking the merged model against it", show)
@@ -115,7 +115,7 @@ def _reference_for_merged(base_dir, adapter_dir, merged_dir, inputs, dtype, deco
     result = parity.compare(trained_ref, parity.hf_logits(merged), inputs,
                             ppl_tolerance=parity.PPL_TOLERANCE["merged"], tie_margin=parity.TIE_MARGIN["merged"])
     result["reference_continuations"] = trained_ref.texts
-    merged_ref = parity.reference_run(parity.hf_logits(merged), inputs, decode)
+    merged_ref = parity.reference_run(parity.hf_logits(merged), inputs, decode, parity.hf_greedy(merged))
     del merged
     gc.collect()
     return result, merged_ref
@@ -156,7 +156,7 @@ def verify_gguf(gguf_path: str | Path, merged_dir: str | Path, outtype: str, *, 
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
     inputs = parity.build_inputs(tokenizer, held_out, max_new_tokens=max_new_tokens)
     merged = _load_hf(merged_dir, dtype)
-    reference = parity.reference_run(parity.hf_logits(merged), inputs, tokenizer.decode)
+    reference = parity.reference_run(parity.hf_logits(merged), inputs, tokenizer.decode, parity.hf_greedy(merged))
     del merged
     gc.collect()
     checks = _check_gguf(gguf_path, outtype, reference, inputs, tokenizer, dtype, show_progress)
