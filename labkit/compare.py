@@ -8,6 +8,31 @@ from labkit.infer import Sampling, generate_chat
 from labkit.runs import Run, write_jsonl
 
 SIDE_BY_SIDE = ("inference", "side_by_side.jsonl")
+FALLBACK_PROMPTS = [
+    [{"role": "user", "content": "What is 17 plus 25? Answer with the number."}],
+    [{"role": "user", "content": "Give me three tips for writing a clear email."}],
+    [{"role": "system", "content": "Answer from the text only."},
+     {"role": "user", "content": "Text: The Orla bridge opened in 1931 and is 212 metres long.\n"
+                                 "Question: When did the Orla bridge open?"}],
+]
+
+
+def example_conversations(run: Run, per_category: int = 1) -> list:
+    """The first ``per_category`` test rows of each category of the run's prepared data; a few fixed prompts
+    (with a printed note) when the run has no prepared data yet."""
+    from labkit.data.prepare import load_prepared
+
+    try:
+        rows = load_prepared(run, "test")
+    except FileNotFoundError as err:
+        print(f"labkit: {err}. Using {len(FALLBACK_PROMPTS)} fixed prompts instead.")
+        return list(FALLBACK_PROMPTS)
+    picked: dict[str, list] = {}
+    for row in rows:
+        group = picked.setdefault(row.get("category") or "uncategorised", [])
+        if len(group) < per_category:
+            group.append(row)
+    return [row for group in picked.values() for row in group]
 
 
 def prompt_and_reference(item: Sequence[Mapping] | Mapping) -> tuple[list[dict], str | None]:

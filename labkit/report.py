@@ -196,6 +196,8 @@ def _metric_panel(ax, rows: list[dict], title: str, lower_better: set) -> None:
     ax.set_xticks(x, labels, rotation=15 if len(metrics) > 2 else 0, ha="right" if len(metrics) > 2 else "center",
                   fontsize=8)
     ax.set(title=title, ylabel="score (0-1)" if _is_fraction(rows) else _label(metrics[0]))
+    if _is_fraction(rows):
+        ax.set_ylim(0, 1.05)  # one fixed scale, so panels compare at a glance and zeros do not look like data
     ax.grid(axis="y", alpha=0.3)
 
 

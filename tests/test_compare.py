@@ -67,3 +67,16 @@ def test_width_shortens_display_cells(tiny_model, smol_tokenizer):
 def test_conversations_that_cannot_be_answered_are_refused(item):
     with pytest.raises(ValueError):
         prompt_and_reference(item)
+
+
+def test_examples_come_from_the_test_split_or_fixed_prompts(capsys):
+    from labkit.compare import FALLBACK_PROMPTS, example_conversations
+    from labkit.runs import write_jsonl
+
+    run = Run.open("examples", load_config("smoke"))
+    assert example_conversations(run) == FALLBACK_PROMPTS
+    assert "no prepared data" in capsys.readouterr().out
+    rows = [{"id": str(i), "category": "ab"[i % 2], "messages": [{"role": "user", "content": str(i)}]}
+            for i in range(6)]
+    write_jsonl(run.path("data", "test.jsonl"), rows)
+    assert [r["id"] for r in example_conversations(run, per_category=2)] == ["0", "2", "1", "3"]

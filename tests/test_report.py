@@ -165,3 +165,23 @@ def test_run_report_on_a_fresh_run_skips_figures_with_a_note(tmp_path, capsys):
                                       "lora_vs_rslora"}
     assert result["files"] == [str(tmp_path / "reports" / "fresh" / "summary.md")]
     assert "skipping figure 'metrics'" in capsys.readouterr().out
+
+
+@pytest.mark.notebooks
+def test_inference_and_analysis_notebooks_run_before_any_training(tmp_path):
+    """Notebooks 03 and 05 on a run that has no data, adapter or evaluation yet: they say so, and do not fail."""
+    import nbformat
+
+    from labkit.nbrun import run_notebooks
+
+    run = Run.open("untrained", load_config("smoke"))
+    results = run_notebooks("smoke", run, only=["03", "05"], progress=False)
+    texts = []
+    for result in results:
+        for cell in nbformat.read(result["output"], as_version=4).cells:
+            texts += [o.get("text", "") for o in cell.get("outputs", [])]
+    output = "\n".join(texts)
+    assert "has no adapter yet" in output and "Using 3 fixed prompts" in output
+    assert "skipping figure 'metrics'" in output
+    assert run.path("inference", "side_by_side.jsonl").exists()
+    assert (tmp_path / "reports" / "untrained" / "summary.md").exists()
