@@ -32,7 +32,7 @@ def fmt_change(comparison: Mapping | None, metric: Metric) -> str:
         return "-"
     if metric.name == "perplexity":  # the paired test ran on log-perplexity: exp(diff) is a perplexity ratio
         ratios = (math.exp(comparison[k]) for k in ("mean_diff", "ci_low", "ci_high"))
-        return "x{:.2f} [{:.2f}, {:.2f}]".format(*ratios)
+        return "x{:.3f} [{:.3f}, {:.3f}]".format(*ratios)
     if metric.percent:
         return (f"{100 * comparison['mean_diff']:+.1f} pts [{100 * comparison['ci_low']:+.1f}, "
                 f"{100 * comparison['ci_high']:+.1f}]")
