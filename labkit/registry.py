@@ -15,6 +15,7 @@ Stage outputs read here (written by ``labkit.train`` and ``labkit.evaluate``):
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -57,8 +58,11 @@ def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+@lru_cache(maxsize=None)
 def preset_settings(preset: str) -> dict[str, Any] | None:
-    """The flat settings a preset resolves to (with every default filled in), or None for an unknown preset."""
+    """The flat settings a preset resolves to (with every default filled in), or None for an unknown preset.
+
+    Cached: presets ship with the package and do not change while it runs; callers must not modify the dict."""
     try:
         raw = read_preset(preset)
     except ConfigError:

@@ -353,8 +353,9 @@ def plot_data_size(records: list[dict], y: str = "final_eval_loss"):
     if table.empty:
         return no_data_figure("Data size", f"no runs that differ only in data.limit (with '{y}'); "
                                            "run an experiment over data.limit, e.g. labkit.experiment")
+    wide = table["x"].max() > 10 * table["x"].min()
     return _plot_sweep(table, f"Data size vs {_label(y)} (mean ± std over seeds)",
-                       "data.limit (training rows per source)", _label(y), log_x=table["x"].max() > 10 * table["x"].min())
+                       "data.limit (training rows per source)", _label(y), log_x=wide)
 
 
 def plot_lora_vs_rslora(records: list[dict], y: str = "final_eval_loss"):
