@@ -177,7 +177,7 @@ def test_packing_keeps_attention_inside_each_example(tiny_model):
     assert "attention_mask" not in batch and batch["input_ids"].shape[0] == 1  # padding-free: one flat row
     ids, positions = batch["input_ids"], batch["position_ids"]
     starts = (positions[0] == 0).nonzero().flatten().tolist() + [ids.shape[1]]
-    assert len(starts) > 5  # several conversations share the row
+    assert len(starts) >= 3  # at least two conversations share the row
     with torch.no_grad():
         # (use_cache=False as in training: with a cache, transformers does not look for packed sequences)
         packed = tiny_model(input_ids=ids, position_ids=positions, use_cache=False).logits[0]
