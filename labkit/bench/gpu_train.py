@@ -1,0 +1,446 @@
+"""GPU training speed and memory: labkit on Unsloth and on transformers + PEFT (bf16 LoRA, QLoRA), and a bare
+Unsloth loop, on one random-initialised model of a real shape (Llama-3.2-1B by default).
+
+    python -m labkit.bench.gpu_train --tokenizer DIR --out DIR [--steps 8] [--warmup 3] [--peak-tflops 790]
+    python -m labkit.bench.gpu_train --tiny --device cpu --tokenizer DIR --out DIR   (CPU smoke run)
+
+``--tokenizer`` is a folder with a tokenizer (any: the token ids are random and only need the model's
+vocabulary; the tokenizer is there because labkit's loaders load one). Throughput does not depend on the
+weight values, so the model is built from a config and saved to ``<out>/model`` first.
+
+Every case runs in its own process (fresh CUDA memory statistics; Unsloth patches transformers globally on
+import, so the transformers cases run in processes that never import it). The labkit cases go through
+``labkit.loading.load_for_training`` and ``labkit.train.build_trainer`` (TRL SFTTrainer + labkit's callbacks);
+the bare case is FastLanguageModel + get_peft_model + AdamW in a hand-written loop, the reference for
+labkit's overhead. Each step trains ``batch x seq_len`` random tokens, all of them in the loss.
+
+Timing: wall clock between the ends of optimizer steps (CUDA synchronised), over the steps after
+``--warmup``; so labkit's logging and callbacks are inside the measured time. MFU counts 4 x (non-embedding
+parameters + LM head) FLOPs per token: forward (2N) plus the activation gradients (2N); with frozen base
+weights there are no weight gradients, and the recomputation of gradient checkpointing is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+LLAMA_3_2_1B = {"hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8,
+                "intermediate_size": 8192, "vocab_size": 128256, "tie_word_embeddings": True,
+                "rope_theta": 500000.0, "max_position_embeddings": 8192}
+TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "intermediate_size": 128, "vocab_size": 49152, "tie_word_embeddings": True, "max_position_embeddings": 512}
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+PEAK_TFLOPS = {"H200": 790.0, "H100": 990.0}   # dense bf16, SXM
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    backend: str            # "unsloth" or "transformers"
+    four_bit: bool
+    bare: bool = False      # a hand-written Unsloth loop instead of labkit
+    own_loss: bool = False  # labkit with the model's own loss instead of TRL's fused LM head
+    cuda_only: bool = True
+    variants: tuple = ()
+
+
+CASES = {
+    "labkit-unsloth-bf16": Case("labkit on Unsloth, bf16 LoRA", "unsloth", False),
+    "bare-unsloth-bf16": Case("bare Unsloth loop, bf16 LoRA (no labkit)", "unsloth", False, bare=True),
+    "labkit-hf-bf16": Case("labkit on transformers + PEFT, bf16 LoRA (SDPA)", "transformers", False, cuda_only=False),
+    "labkit-unsloth-qlora": Case("labkit on Unsloth, QLoRA (nf4)", "unsloth", True),
+    "labkit-hf-qlora": Case("labkit on transformers + PEFT, QLoRA (bnb nf4, double quant)", "transformers", True),
+}
+TRAINING_MARKER = "labkit-bench: model loaded, training"
+# Variants of a labkit case, as suffixes of its name (``labkit-unsloth-bf16:padded:log10``): diagnostics that
+# attribute labkit's overhead; none changes what the product does unless asked for.
+VARIANTS = {
+    "ownloss": "model's own loss (no TRL fused LM head)",   # also the automatic retry when training fails
+    "padded": "padded batches (UNSLOTH_DISABLE_AUTO_PADDING_FREE=1)",
+    "log10": "train.logging_steps=10",
+    "nocheck": "DIAGNOSTIC: labkit's per-step adapter NaN check skipped",
+}
+OWN_LOSS = ":ownloss"
+
+
+def case_for(name: str) -> Case:
+    """``CASES[name]``, or a variant for ``name:variant[:variant...]`` (see ``VARIANTS``)."""
+    base_name, *variants = name.split(":")
+    base = CASES[base_name]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"{name}: unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    if variants and base.bare:
+        raise ValueError(f"{name}: the bare loop has no labkit variants")
+    if not variants:
+        return base
+    label = base.label + "; " + "; ".join(VARIANTS[v] for v in variants)
+    return replace(base, label=label, own_loss="ownloss" in variants, variants=tuple(variants))
+
+
+# ------------------------------------------------------------------ the model (built once, in its own process)
+
+def build_model(args) -> dict:
+    """Save a random model of the chosen shape plus the tokenizer to ``args.model_dir``; return its counts."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    shape = TINY if args.tiny else LLAMA_3_2_1B
+    config = LlamaConfig(**shape, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    device = "cuda" if args.device == "cuda" else "cpu"
+    with torch.device(device):
+        model = LlamaForCausalLM._from_config(config, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+    model.save_pretrained(args.model_dir)
+    tokenizer.save_pretrained(args.model_dir)
+    embedding = model.get_input_embeddings().weight.numel()
+    total = sum(p.numel() for p in model.parameters())   # tied: the LM head is the embedding, counted once
+    head = model.get_output_embeddings().weight.numel()
+    info = {"shape": shape, "params_total": total, "params_non_embedding": total - embedding,
+            "params_lm_head": head, "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None}
+    info["flops_per_token"] = 4 * (info["params_non_embedding"] + head)
+    return info
+
+
+# ------------------------------------------------------------------ the cases (each in a child process)
+
+def random_rows(count: int, seq_len: int, vocab: int, seed: int = 0) -> list[dict]:
+    """Full-length rows of random tokens, every token trained (a prepared run's rows after tokenization)."""
+    import torch
+
+    ids = torch.randint(0, vocab, (count, seq_len), generator=torch.Generator().manual_seed(seed))
+    return [{"input_ids": row.tolist(), "assistant_masks": [1] * seq_len} for row in ids]
+
+
+def bench_overrides(args, case: Case) -> dict:
+    dtype = "bfloat16" if args.device == "cuda" else "float32"
+    return {"model.name": args.model_dir, "model.backend": case.backend, "model.load_in_4bit": case.four_bit,
+            "model.dtype": dtype, "model.device": args.device, "data.max_seq_length": args.seq_len,
+            "data.packing": False, "lora.r": args.rank, "lora.alpha": 2 * args.rank, "lora.dropout": 0.0,
+            "lora.target_modules": TARGETS, "train.batch_size": args.batch_size, "train.grad_accum": 1,
+            "train.max_steps": args.warmup + args.steps, "train.lr": 2e-4, "train.lr_scheduler": "constant",
+            "train.warmup_ratio": 0.0, "train.gradient_checkpointing": True, "train.optim": "adamw_torch",
+            "train.eval_steps": 0, "train.save_steps": 0, "train.logging_steps": 1,
+            "train.early_stopping_patience": 0}
+
+
+def memory() -> dict:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"max_allocated_gib": torch.cuda.max_memory_allocated() / 2**30,
+            "max_reserved_gib": torch.cuda.max_memory_reserved() / 2**30}
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _wall_clock_callback(stamps: list[float]):
+    from transformers import TrainerCallback
+
+    class WallClock(TrainerCallback):
+        """End-of-step timestamps: everything labkit and TRL do between steps falls inside the window."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            _sync()
+            stamps.append(time.perf_counter())
+
+    return WallClock()
+
+
+def case_labkit(args, case: Case) -> dict:
+    if case.backend == "unsloth":
+        import unsloth  # noqa: F401  (Unsloth asks to be imported before transformers / TRL)
+    import torch
+
+    from labkit.callbacks import read_log
+    from labkit.config import load_config
+    from labkit.loading import load_for_training
+    from labkit.runs import Run
+    from labkit.train import build_trainer
+
+    overrides = bench_overrides(args, case)
+    if "log10" in case.variants:
+        overrides["train.logging_steps"] = 10
+    if "nocheck" in case.variants:
+        import labkit.callbacks
+
+        labkit.callbacks.trainable_weights_finite = lambda model: True
+    cfg = load_config("cpu-demo", overrides)
+    run = Run.open("bench", cfg, root=Path(tempfile.mkdtemp(prefix="labkit-gpu-bench-")))
+    loaded = load_for_training(cfg)
+    load_memory = memory()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
+    trainer = build_trainer(cfg, run, loaded, rows, [])
+    if case.own_loss:
+        trainer.use_fused_head = False
+    stamps: list[float] = []
+    trainer.add_callback(_wall_clock_callback(stamps))
+    print(TRAINING_MARKER, flush=True)
+    trainer.train()
+    logged = [r for r in read_log(run.path("logs", "train_log.jsonl")) if r.get("kind") == "train"]
+    step_tokens = args.batch_size * args.seq_len   # every row is full length: no padding
+    result = _result(args, stamps, [step_tokens] * len(stamps), load_memory)
+    timed = [r for r in logged if r["step"] > args.warmup]
+    if cfg.train.logging_steps == 1:   # one record per step: labkit's own in-step timing of the same steps
+        if any(r["tokens"] != step_tokens for r in logged):
+            raise RuntimeError(f"labkit counted {[r['tokens'] for r in logged]} tokens a step; expected {step_tokens}")
+        result["labkit_logged_tokens_per_s"] = (sum(r["tokens"] for r in timed)
+                                                / sum(r["step_seconds"] for r in timed))
+    result.update(describe=loaded.describe(), fused_head=trainer.use_fused_head,
+                  final_loss=logged[-1]["loss"], trainable_params=loaded.params.trainable,
+                  attention=getattr(loaded.model.config, "_attn_implementation", None),
+                  gradient_checkpointing=bool(getattr(trainer.model, "is_gradient_checkpointing", False)))
+    return result
+
+
+def case_bare_unsloth(args, case: Case) -> dict:
+    """The reference without labkit: Unsloth's loader and adapter, AdamW, a plain loop."""
+    import torch
+    from unsloth import FastLanguageModel
+
+    model, _ = FastLanguageModel.from_pretrained(model_name=args.model_dir, max_seq_length=args.seq_len,
+                                                 dtype=torch.bfloat16, load_in_4bit=case.four_bit)
+    model = FastLanguageModel.get_peft_model(model, r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
+                                             target_modules=TARGETS, bias="none", random_state=42,
+                                             use_gradient_checkpointing="unsloth", max_seq_length=args.seq_len)
+    load_memory = memory()
+    torch.cuda.reset_peak_memory_stats()
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=2e-4)
+    rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
+    stamps, tokens, loss = [], [], None
+    for step in range(args.warmup + args.steps):
+        chunk = rows[step * args.batch_size:(step + 1) * args.batch_size]
+        ids = torch.tensor([r["input_ids"] for r in chunk], device="cuda")
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        float(loss)  # the Trainer reads the loss every step too
+        _sync()
+        stamps.append(time.perf_counter())
+        tokens.append(ids.numel())
+    result = _result(args, stamps, tokens, load_memory)
+    result.update(describe="bare Unsloth loop", final_loss=float(loss),
+                  trainable_params=sum(p.numel() for p in params))
+    return result
+
+
+def _result(args, stamps: list[float], tokens_per_step: list[int], load_memory: dict) -> dict:
+    if len(stamps) <= args.warmup:
+        raise RuntimeError(f"only {len(stamps)} steps ran; need more than --warmup={args.warmup}")
+    seconds = stamps[-1] - stamps[args.warmup - 1] if args.warmup else stamps[-1] - stamps[0]
+    timed_tokens = sum(tokens_per_step[args.warmup:len(stamps)])
+    steps = len(stamps) - args.warmup
+    return {"timed_steps": steps, "s_per_step": seconds / steps, "tokens_per_step": timed_tokens / steps,
+            "tokens_per_s": timed_tokens / seconds, "train_memory": memory(), "load_memory": load_memory}
+
+
+# ------------------------------------------------------------------ driver
+
+def _child(args, what: str, timeout: float, log) -> dict:
+    command = [sys.executable, "-m", "labkit.bench.gpu_train", "--child", what, *_shared_flags(args)]
+    log.write(f"\n===== {what}: {' '.join(command)}\n")
+    log.flush()
+    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+    if what != "build" and "padded" in case_for(what).variants:
+        env["UNSLOTH_DISABLE_AUTO_PADDING_FREE"] = "1"
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        log.write(_text(err.stdout) + _text(err.stderr))
+        return {"error": f"timed out after {timeout:.0f} s"}
+    log.write(done.stdout + done.stderr)
+    log.flush()
+    if done.returncode != 0:
+        stage = "training" if TRAINING_MARKER in done.stdout else "loading"
+        return {"error": f"failed while {stage}: " + (done.stderr.strip().splitlines() or ["(no stderr)"])[-1][:400],
+                "stage": stage}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else (value or "")
+
+
+def _shared_flags(args) -> list[str]:
+    flags = ["--out", str(args.out), "--model-dir", args.model_dir, "--tokenizer", str(args.tokenizer), "--device", args.device,
+             "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
+             "--seq-len", str(args.seq_len), "--rank", str(args.rank)]
+    return flags + (["--tiny"] if args.tiny else [])
+
+
+def mfu(tokens_per_s: float | None, flops_per_token: float, peak_tflops: float | None) -> float | None:
+    if not tokens_per_s or not peak_tflops:
+        return None
+    return tokens_per_s * flops_per_token / (peak_tflops * 1e12)
+
+
+def table(results: dict[str, dict], model: dict, peak_tflops: float | None) -> str:
+    lines = ["| path | tokens/s | s/step | MFU | peak alloc GiB (train) | peak reserved GiB (train) "
+             "| peak alloc GiB (load) | labkit-logged tokens/s | final loss | notes |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, r in results.items():
+        label = case_for(name).label
+        if "error" in r or "skipped" in r:
+            lines.append(f"| {label} | - | - | - | - | - | - | - | - | {r.get('error') or r.get('skipped')} |")
+            continue
+        train, load = r["train_memory"], r["load_memory"]
+        share = mfu(r["tokens_per_s"], model["flops_per_token"], peak_tflops)
+        lines.append(
+            f"| {label} | {r['tokens_per_s']:,.0f} | {r['s_per_step']:.3f} | "
+            f"{'-' if share is None else f'{100 * share:.1f}%'} | {_gib(train, 'max_allocated_gib')} | "
+            f"{_gib(train, 'max_reserved_gib')} | {_gib(load, 'max_allocated_gib')} | "
+            f"{_num(r.get('labkit_logged_tokens_per_s'))} | {r['final_loss']:.3f} | {r.get('describe', '')} |")
+    return "\n".join(lines + [""] + _ratios(results))
+
+
+def _gib(memory_stats: dict, key: str) -> str:
+    return f"{memory_stats[key]:.2f}" if key in memory_stats else "-"
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _ratios(results: dict[str, dict]) -> list[str]:
+    """The targets: Unsloth >= 1.8x (bf16) / 4x (QLoRA) transformers' tokens/s at <= 35% of its memory;
+    labkit's overhead vs the bare Unsloth loop <= 5%."""
+    def ok(name):
+        return "tokens_per_s" in results.get(name, {}) or "tokens_per_s" in results.get(name + OWN_LOSS, {})
+
+    def result(name):
+        return results[name] if "tokens_per_s" in results.get(name, {}) else results[name + OWN_LOSS]
+
+    def peak(name):
+        return result(name)["train_memory"].get("max_allocated_gib")
+
+    lines = []
+    for fast, slow, target in (("labkit-unsloth-bf16", "labkit-hf-bf16", 1.8),
+                               ("labkit-unsloth-qlora", "labkit-hf-qlora", 4.0)):
+        if ok(fast) and ok(slow):
+            speed = result(fast)["tokens_per_s"] / result(slow)["tokens_per_s"]
+            mem = peak(fast) / peak(slow) if peak(slow) else None
+            lines.append(f"- {fast} vs {slow}: {speed:.2f}x tokens/s (target >= {target}x); peak allocated "
+                         f"{'-' if mem is None else f'{100 * mem:.0f}%'} of it (target <= 35%)")
+    if ok("labkit-unsloth-bf16") and ok("bare-unsloth-bf16"):
+        overhead = 1 - result("labkit-unsloth-bf16")["tokens_per_s"] / result("bare-unsloth-bf16")["tokens_per_s"]
+        lines.append(f"- labkit overhead vs bare Unsloth (bf16): {100 * overhead:.1f}% fewer tokens/s (target <= 5%)")
+    return lines
+
+
+def _peak_tflops(args, gpu: str | None) -> float | None:
+    if args.peak_tflops:
+        return args.peak_tflops
+    return next((value for key, value in PEAK_TFLOPS.items() if gpu and key in gpu), None)
+
+
+def drive(args) -> dict:
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with open(args.out / "gpu_train_cases.log", "a", encoding="utf-8") as log:
+        model = _child(args, "build", args.budget_s, log)
+        if "error" in model:
+            raise RuntimeError(f"building the random model failed: {model['error']} (see {log.name})")
+        peak = _peak_tflops(args, model["gpu"])
+        results: dict[str, dict] = {}
+        queue = args.cases.split(",")
+        while queue:
+            name = queue.pop(0)
+            case, left = case_for(name), args.budget_s - (time.time() - started)
+            if case.cuda_only and args.device != "cuda":
+                results[name] = {"skipped": "needs CUDA"}
+            elif left < 60:
+                results[name] = {"skipped": f"not run: {left:.0f} s of the time budget left"}
+            else:
+                results[name] = _child(args, name, min(left, args.case_timeout_s), log)
+                failed_training = results[name].get("stage") == "training"
+                if failed_training and not (case.bare or case.variants) and name + OWN_LOSS not in queue:
+                    queue.insert(0, name + OWN_LOSS)   # does it run without TRL's fused LM head?
+            print(f"{name}: {json.dumps(results[name])}", flush=True)
+            _write(args, model, results, peak)
+    return {"model": model, "results": results}
+
+
+def _write(args, model: dict, results: dict, peak: float | None) -> None:
+    from labkit.env import versions
+
+    header = (f"GPU: {model['gpu'] or 'none (CPU)'}; peak bf16 {peak or '-'} TFLOP/s; model "
+              f"{model['params_total'] / 1e9:.3f} B params ({model['params_non_embedding'] / 1e9:.3f} B non-embedding"
+              f" + {model['params_lm_head'] / 1e9:.3f} B LM head, {model['flops_per_token'] / 1e9:.2f} GFLOP/token); "
+              f"batch {args.batch_size} x {args.seq_len}, LoRA r={args.rank} on 7 projections, gradient "
+              f"checkpointing, AdamW; {args.steps} timed steps after {args.warmup} warm-up")
+    text = header + "\n\n" + table(results, model, peak) + "\n"
+    (args.out / "gpu_train.md").write_text(text, encoding="utf-8")
+    payload = {"model": model, "peak_tflops": peak, "args": {k: str(v) for k, v in vars(args).items()},
+               "versions": versions(), "results": results}
+    (args.out / "gpu_train.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+
+
+def run_child(args) -> None:
+    if args.child == "build":
+        print(json.dumps(build_model(args)))
+        return
+    case = case_for(args.child)
+    print(json.dumps(case_bare_unsloth(args, case) if case.bare else case_labkit(args, case), default=str))
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(prog="python -m labkit.bench.gpu_train", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the table (md + json) and the logs")
+    parser.add_argument("--tokenizer", type=Path, required=True, help="a folder with a tokenizer (see the docstring)")
+    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--model-dir", type=Path, help="where the random model is saved (default: <out>/model)")
+    parser.add_argument("--tiny", action="store_true", help="a 2-layer toy shape (for a CPU smoke run)")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--seq-len", type=int, default=2048)
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak (default: by its name)")
+    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
+    parser.add_argument("--budget-s", type=float, default=520, help="stop starting cases after this many seconds")
+    parser.add_argument("--case-timeout-s", type=float, default=200)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for name in args.cases.split(","):
+        try:
+            case_for(name)
+        except (KeyError, ValueError) as err:
+            parser.error(f"case {name!r}: {err}; cases are {', '.join(CASES)}, variants :{', :'.join(VARIANTS)}")
+    args.model_dir = str(args.model_dir or args.out / "model")
+    args.vocab = (TINY if args.tiny else LLAMA_3_2_1B)["vocab_size"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.child:
+        run_child(args)
+        return
+    drive(args)
+    print((args.out / "gpu_train.md").read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
