@@ -22,14 +22,20 @@ def plot_training(run: Run):
     import matplotlib.pyplot as plt
 
     train, evals = training_records(run)
-    base = run.load("train_summary").get("base_eval_loss") if run.has("train_summary") else None
+    summary = run.load("train_summary") if run.has("train_summary") else {}
+    base, final = summary.get("base_eval_loss"), summary.get("final_eval_loss")
     fig, (loss_ax, speed_ax, mem_ax) = plt.subplots(1, 3, figsize=(15, 4))
     steps = [r["step"] for r in train]
     loss_ax.plot(steps, [r["loss"] for r in train], label="train loss", alpha=0.8)
     if evals:
-        loss_ax.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], "o-", label="validation loss")
+        # The Trainer averages per-batch means; batches of short answers weigh as much as long ones, so its
+        # numbers sit apart from the token-weighted base / final losses below. Both are shown, labelled.
+        loss_ax.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], "o-",
+                     label="validation loss (Trainer: mean of batch means)")
     if base is not None:
-        loss_ax.axhline(base, color="grey", linestyle="--", label=f"base model (validation) {base:.3f}")
+        loss_ax.axhline(base, color="grey", linestyle="--", label=f"base model, validation, per token {base:.3f}")
+    if final is not None and steps:
+        loss_ax.plot([steps[-1]], [final], "k*", markersize=12, label=f"after training, validation, per token {final:.3f}")
     loss_ax.set(title="loss per trained token", xlabel="step", ylabel="cross-entropy")
     loss_ax.legend()
     speed_ax.plot(steps, [r["tokens_per_s"] for r in train], label="all tokens / s")
