@@ -40,6 +40,9 @@ def test_notebook_series_runs_on_smoke_preset():
                   if o.get("output_type") == "error"]
         assert not errors
     assert json.loads(run.path("notebooks.json").read_text())[0]["notebook"] == "01_data_prep.ipynb"
+    for output in ("data/train.jsonl", "adapter/adapter_config.json", "train_summary.json", "eval/summary.json",
+                   "inference/side_by_side.jsonl", "report/summary.md"):
+        assert run.path(output).exists(), f"the series left no {output} in the run folder"
 
 
 def test_a_failing_cell_names_the_notebook_and_cell(tmp_path, monkeypatch):
