@@ -126,9 +126,11 @@ class StepTimer(TrainerCallback):
 
 
 def trainable_weights_finite(model) -> bool:
+    """One device sync for all adapter weights (a sync per tensor cost ~12% of a GPU step: 224 tensors)."""
     import torch
 
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.requires_grad)
+    flags = [torch.isfinite(p).all() for p in model.parameters() if p.requires_grad]
+    return bool(torch.stack(flags).all()) if flags else True
 
 
 def check_loss(loss, step: int) -> None:

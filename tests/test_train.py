@@ -55,7 +55,7 @@ def test_4bit_on_cpu_is_a_clear_error():
 def test_labels_are_exactly_the_assistant_mask():
     from labkit.data import load_prepared, tokenize_conversation
 
-    cfg, run = prepared_run("mask", n_train=8)
+    cfg, run = prepared_run("mask", {"data.packing": False}, n_train=8)  # padded batches: one row per example
     loaded = load_for_training(cfg, verbose=False)
     rows, _ = tokenize_rows(load_prepared(run, "train"), loaded.tokenizer, cfg.data.max_seq_length)
     trainer = build_trainer(cfg, run, loaded, rows, [])
