@@ -7,7 +7,6 @@ with stable names, and a guard that stops the run at the first non-finite loss o
 
 from __future__ import annotations
 
-import json
 import math
 import resource
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from labkit.runs import append_jsonl, write_jsonl
+from labkit.runs import append_jsonl, read_log, write_jsonl
 
 
 class TrainingDiverged(RuntimeError):
@@ -197,12 +196,3 @@ def truncate_log(path: Path, last_step: int) -> None:
     write_jsonl(path, [row for row in read_log(path) if row.get("step", 0) <= last_step])
 
 
-def read_log(path: Path) -> list[dict]:
-    """The records of a training log; a line torn by a killed process is skipped."""
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows

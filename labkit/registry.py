@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from labkit.config import Config, ConfigError, read_preset
-from labkit.runs import Run, list_runs, read_json, runs_root
+from labkit.runs import Run, list_runs, read_json, read_log, runs_root
 
 TRAIN_SUMMARY = "train_summary.json"
 TRAIN_LOG = ("logs", "train_log.jsonl")
@@ -32,20 +32,6 @@ TRAIN_COLUMNS = ("steps", "wall_time_s", "tokens_per_s", "trained_tokens_per_s",
 
 
 # ------------------------------------------------------------------ reading files
-
-def read_log_lines(path: Path) -> list[dict]:
-    """JSON lines of a log that may still be written to: a torn (half-written) line is skipped, not an error.
-
-    labkit.callbacks.read_log does the same, but importing it pulls in transformers; analysis stays light.
-    """
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
 
 def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
     """``{"lora": {"r": 8}}`` -> ``{"lora.r": 8}``."""
@@ -123,7 +109,7 @@ def load_record(run: Run) -> dict:
     train_summary = read_json(summary_path) if summary_path.exists() else None
     if train_summary is None:
         missing.append("training summary (train_summary.json): notebook 02 / `labkit train` has not finished")
-    train_log = read_log_lines(log_path) if log_path.exists() else []
+    train_log = read_log(log_path) if log_path.exists() else []
     if not train_log:
         missing.append("training log (logs/train_log.jsonl): no training steps logged yet")
     eval_summary = read_json(eval_path) if eval_path.exists() else None

@@ -73,6 +73,17 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def read_log(path: Path) -> list[dict]:
+    """The records of a log that may still be written to: a line torn by a killed process is skipped."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
 def append_jsonl(path: Path, row: dict) -> None:
     """Append one line (used for logs written while a stage runs; a torn last line is skipped on read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
