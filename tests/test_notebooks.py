@@ -19,6 +19,14 @@ def test_every_notebook_starts_with_a_parameters_cell_then_the_start_cell():
         assert "start(PRESET, RUN, OVERRIDES)" in code[1].source, path.name
 
 
+def test_papermill_sees_every_parameter():
+    """A trailing comment with brackets once hid OVERRIDES from papermill, silently dropping --set overrides."""
+    import papermill
+
+    for path in notebook_paths():
+        assert list(papermill.inspect_notebook(str(path))) == ["PRESET", "RUN", "OVERRIDES"], path.name
+
+
 def test_notebooks_have_no_outputs_committed_and_no_hard_coded_devices():
     for path in notebook_paths():
         nb = nbformat.read(path, as_version=4)
