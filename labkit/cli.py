@@ -77,8 +77,8 @@ def cmd_generate(args) -> dict:
     return {"model": args.model, "prompt": args.prompt, "reply": reply} if args.json else reply
 
 
-def _stage(module: str, function: str) -> Callable:
-    """Run a stage function ``function(config, run)`` from ``labkit.<module>``."""
+def _stage(module: str, function: str, extra: Callable = lambda args: {}) -> Callable:
+    """Run a stage function ``function(config, run, **extra(args))`` from ``labkit.<module>``."""
     def command(args):
         import importlib
 
@@ -89,7 +89,7 @@ def _stage(module: str, function: str) -> Callable:
             raise SystemExit(f"labkit: the '{args.command}' stage is not available in this version") from None
         from labkit.runs import Run
 
-        return target(config, Run.open(args.run, config))
+        return target(config, Run.open(args.run, config), **extra(args))
     return command
 
 
@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
         stage.set_defaults(func=_stage(module, function))
         if name == "eval":
             _add_eval_file_options(stage)
+        if name == "chat":
+            stage.add_argument("--share", action="store_true", help="also open a public Gradio link (off: 127.0.0.1 only)")
+            stage.add_argument("--port", type=int, help="local port (default: the first free one from 7860)")
+            stage.set_defaults(func=_stage(module, function, lambda a: {"share": a.share, "port": a.port}))
     return parser
 
 

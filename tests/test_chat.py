@@ -119,6 +119,8 @@ def test_cli_chat_serves_the_run_model_and_blocks(monkeypatch, capsys):
     assert served["block"] is True and served["share"] is False
     out = capsys.readouterr().out
     assert "no adapter yet" in out and "Chatting with the base model tiny-random-llama" in out
+    assert main(["chat", "--run", "chatdemo", "--set", "model.name=tiny-random-llama", "--share", "--port", "7999"]) == 0
+    assert served["share"] is True and served["port"] == 7999
 
 
 def test_run_chat_loads_the_runs_adapter_and_streams_with_it(tiny_model, smol_tokenizer, monkeypatch, one_thread):
