@@ -7,6 +7,7 @@ materialised once per machine, not once per test run.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,30 @@ def tiny_model(tiny_model_path):
     from labkit.models import load_causal_lm
 
     return load_causal_lm("tiny-random-llama")
+
+
+@contextmanager
+def _one_torch_thread():
+    """One torch thread: the tiny model's matrices are so small that a second thread only spin-waits, which made
+    generation ~10x slower on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def one_thread():
+    with _one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """For a whole test module: ``pytestmark = pytest.mark.usefixtures("one_thread_module")``."""
+    with _one_torch_thread():
+        yield

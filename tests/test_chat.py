@@ -11,17 +11,6 @@ from labkit.infer import Sampling
 FAST = Sampling(max_new_tokens=12, temperature=0.8, seed=3)
 
 
-@pytest.fixture()
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads spin-wait and make generation ~10x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -49,15 +49,7 @@ def fabricated_rows(n: int = 5) -> list[dict]:
     return rows
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The tiny model's matrices are so small that extra threads only wait on each other (badly so on a busy CPU)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 @pytest.fixture(scope="module")

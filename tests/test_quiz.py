@@ -219,20 +219,13 @@ def test_model_backed_generator_reseeds_and_samples_on_retry(monkeypatch):
     assert seen[0].temperature == 0 and seen[1].temperature > 0
 
 
-def test_quiz_from_a_real_model_retries_with_a_new_sample(tiny_model, smol_tokenizer):
+def test_quiz_from_a_real_model_retries_with_a_new_sample(tiny_model, smol_tokenizer, one_thread):
     """The random tiny model writes no valid JSON: every attempt is made, counted, and each retry differs."""
-    import torch
-
     from labkit.infer import Sampling
     from labkit.quiz import quiz_from_model
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        report = quiz_from_model(tiny_model, smol_tokenizer, "rivers", n=1, max_retries=2,
-                                 sampling=Sampling(max_new_tokens=12))
-    finally:
-        torch.set_num_threads(threads)
+    report = quiz_from_model(tiny_model, smol_tokenizer, "rivers", n=1, max_retries=2,
+                             sampling=Sampling(max_new_tokens=12))
     assert report.attempts == 3 and report.retries == 2 and len(report.replies) == 3
     assert report.questions == [] and not report.complete
     assert len(set(report.replies)) == 3            # greedy first, then sampled with new seeds

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.datagen.io import chat_row, turns, write_jsonl
+from labkit.datagen.io import chat_row, turns, write_splits
 from labkit.datagen.pools import FIRST_NAMES
 from labkit.datagen.schema import check_chat_row
 
@@ -161,5 +161,4 @@ def build_split(split: str, count: int, seed: int = SEED) -> list[dict[str, Any]
 
 def generate(out_dir: Path) -> dict[str, int]:
     """Write ``<out_dir>/arithmetic/{train,test}.jsonl``; returns the row count per split."""
-    return {split: write_jsonl(out_dir / DATASET / f"{split}.jsonl", build_split(split, count))
-            for split, count in COUNTS.items()}
+    return write_splits(out_dir, DATASET, build_split, COUNTS)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.datagen.io import chat_row, turns, write_jsonl
+from labkit.datagen.io import chat_row, turns, write_splits
 from labkit.datagen.pools import CITIES, FIRST_NAMES, Pool, partition, words_pool
 from labkit.datagen.schema import check_chat_row
 from labkit.datagen.templates import template_fields
@@ -427,5 +427,4 @@ def build_split(split: str, count: int, seed: int = SEED) -> list[dict[str, Any]
 
 def generate(out_dir: Path) -> dict[str, int]:
     """Write ``<out_dir>/function_calling/{train,test}.jsonl``; returns the row count per split."""
-    return {split: write_jsonl(out_dir / DATASET / f"{split}.jsonl", build_split(split, count))
-            for split, count in COUNTS.items()}
+    return write_splits(out_dir, DATASET, build_split, COUNTS)

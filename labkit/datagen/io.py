@@ -67,3 +67,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Read a JSON Lines file written by :func:`write_jsonl`."""
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_splits(out_dir: Path, dataset: str, build_split, counts: Mapping[str, int]) -> dict[str, int]:
+    """Write ``<out_dir>/<dataset>/<split>.jsonl`` for each split from ``build_split(split, count)``."""
+    return {split: write_jsonl(out_dir / dataset / f"{split}.jsonl", build_split(split, count))
+            for split, count in counts.items()}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.datagen.io import chat_row, turns, write_jsonl
+from labkit.datagen.io import chat_row, turns, write_splits
 from labkit.datagen.pools import Pool, words_pool
 from labkit.datagen.schema import check_chat_row
 
@@ -332,5 +332,4 @@ def build_split(split: str, count: int, seed: int = SEED) -> list[dict[str, Any]
 
 def generate(out_dir: Path) -> dict[str, int]:
     """Write ``<out_dir>/reading_qa/{train,test}.jsonl``; returns the row count per split."""
-    return {split: write_jsonl(out_dir / DATASET / f"{split}.jsonl", build_split(split, count))
-            for split, count in COUNTS.items()}
+    return write_splits(out_dir, DATASET, build_split, COUNTS)
