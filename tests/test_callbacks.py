@@ -1,0 +1,77 @@
+"""The token meter and the loss/weight guard, immediate (CPU) and deferred to logging steps (CUDA)."""
+
+import warnings
+
+import pytest
+import torch
+from transformers import TrainerControl, TrainerState
+
+from labkit.callbacks import EmptyBatchWarning, StepTimer, TokenMeter, TrainingDiverged
+
+
+def batch(trained: int, length: int = 6) -> dict:
+    labels = torch.full((1, length), -100)
+    labels[0, length - trained:] = 7
+    return {"labels": labels, "attention_mask": torch.ones(1, length, dtype=torch.long)}
+
+
+class Adapter(torch.nn.Module):
+    def __init__(self, value: float = 0.0):
+        super().__init__()
+        self.lora = torch.nn.Parameter(torch.full((2,), value))
+
+
+def step_end(timer: StepTimer, step: int, max_steps: int = 10, should_log: bool = False,
+             model: torch.nn.Module | None = None) -> None:
+    state, control = TrainerState(global_step=step, max_steps=max_steps), TrainerControl(should_log=should_log)
+    timer.on_step_begin(None, state, control)
+    timer.on_step_end(None, state, control, model=model or Adapter())
+
+
+def test_immediate_meter_counts_and_warns_at_once():
+    meter = TokenMeter()
+    assert meter.add_batch(batch(3)) == 3
+    with pytest.warns(EmptyBatchWarning):
+        meter.add_batch(batch(0))
+    with pytest.raises(TrainingDiverged, match="step 4"):
+        meter.add_loss(torch.tensor(float("nan")), 4)
+    out = meter.drain()
+    assert (out["trained_tokens"], out["tokens"], out["empty_batches"]) == (3, 12, 1)
+
+
+def test_deferred_meter_reads_nothing_until_a_check():
+    meter = TokenMeter(defer=True)
+    meter.add_batch(batch(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # no warning while the counts stay on the device
+        meter.add_batch(batch(0))
+        meter.add_loss(torch.tensor(float("inf")), 2)    # no error yet either
+    assert torch.is_tensor(meter.trained)
+    with pytest.warns(EmptyBatchWarning), pytest.raises(TrainingDiverged, match="NaN/inf.*step 3"):
+        meter.check(3)
+    assert meter.empty_batches == 1
+    out = meter.drain()
+    assert (out["trained_tokens"], out["tokens"]) == (3, 12)
+    meter.check(4)                                       # the failure was consumed: nothing pending now
+
+
+def test_deferred_guard_checks_on_logging_and_last_steps_only():
+    meter = TokenMeter(defer=True)
+    timer = StepTimer(meter)
+    meter.add_loss(torch.tensor(float("nan")), 1)
+    step_end(timer, 1)                                   # not a logging step: no sync, no check
+    with pytest.raises(TrainingDiverged, match="step 2"):
+        step_end(timer, 2, should_log=True)
+    meter.add_loss(torch.tensor(float("nan")), 9)
+    with pytest.raises(TrainingDiverged, match="step 10"):
+        step_end(timer, 10, max_steps=10)                # the last step always checks
+    with pytest.raises(TrainingDiverged, match="adapter weights"):
+        step_end(timer, 5, should_log=True, model=Adapter(float("nan")))
+    step_end(timer, 6, model=Adapter(float("nan")))      # deferred: weights are read at the next due step
+
+
+def test_immediate_guard_checks_weights_every_step():
+    timer = StepTimer(TokenMeter())
+    step_end(timer, 1)
+    with pytest.raises(TrainingDiverged, match="adapter weights.*step 2"):
+        step_end(timer, 2, model=Adapter(float("nan")))
