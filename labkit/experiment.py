@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import platform
 import re
+import shlex
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,9 +157,7 @@ class Experiment:
         return list(self._cells)
 
     def config(self, cell: Cell) -> Config:
-        base = self.overrides.items() if isinstance(self.overrides, dict) else [
-            o.split("=", 1) for o in self.overrides]
-        return load_config(self.preset, {**dict(base), **cell.overrides()})
+        return load_config(self.preset, {**dict(_override_items(self.overrides)), **cell.overrides()})
 
     def open_run(self, cell: Cell) -> Run:
         return Run.open(cell.run_name, self.configs[cell.run_name], root=self.root)
@@ -193,9 +194,10 @@ class Experiment:
         for number, cell in enumerate(todo, 1):
             print(f"labkit: [{number}/{len(todo)}] {cell.run_name} ({_describe(cell)})", flush=True)
             try:
-                self._run_cell(cell)
+                seconds = self._run_cell(cell)
             except Exception as err:
                 errors[cell.run_name] = f"{type(err).__name__}: {err}"
+                print(f"labkit: [{number}/{len(todo)}] {cell.run_name} failed: {errors[cell.run_name]}", flush=True)
                 self.save_results(errors)
                 if on_error == "stop":
                     print(f"labkit: cell {cell.run_name} failed; run the experiment again to resume "
@@ -205,17 +207,37 @@ class Experiment:
                 self.save_results(errors)
                 raise
             else:
+                print(f"labkit: [{number}/{len(todo)}] {cell.run_name} done in {seconds:.0f} s", flush=True)
                 self.save_results(errors)
         return self.save_results(errors)
 
-    def _run_cell(self, cell: Cell) -> None:
+    def _run_cell(self, cell: Cell) -> float:
         cfg, run = self.configs[cell.run_name], self.open_run(cell)
         started = time.time()
         for stage_name, stage in self.stages:
             stage(cfg, run)
+        seconds = round(time.time() - started, 1)
         atomic_write_json(run.path(DONE), {"experiment": self.name, "values": cell.values, "seed": cell.seed,
-                                           "seconds": round(time.time() - started, 1), "finished": time.time(),
+                                           "seconds": seconds, "finished": time.time(), "machine": machine(),
                                            "config": cfg.to_dict()})
+        return seconds
+
+    def command(self) -> str:
+        """The ``labkit experiment`` command line that builds this same experiment (same run names and configs)."""
+        parts = ["labkit", "experiment", "--name", self.name, "--preset", self.preset]
+        for key, values in self.grid.items():
+            parts += ["--grid", f"{key}={','.join(map(_cli_value, values))}"]
+        parts += ["--seeds", ",".join(map(str, self.seeds))]
+        for key, value in _override_items(self.overrides):
+            parts += ["--set", f"{key}={_cli_value(value)}"]
+        return shlex.join(parts)
+
+    def report(self, folder: Path | None = None, commands: list[str] | None = None, title: str | None = None) -> dict:
+        """Write this experiment's report (figures + ``summary.md``) from its finished cells; see
+        :func:`labkit.report.experiment_report`."""
+        from labkit.report import experiment_report
+
+        return experiment_report(self, folder=folder, commands=commands, title=title)
 
     def _save_spec(self) -> None:
         atomic_write_json(self.folder / "experiment.json", {
@@ -253,6 +275,28 @@ class Experiment:
         return table
 
 
+def _cli_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _override_items(overrides: dict | list) -> list[tuple[str, Any]]:
+    return list(overrides.items()) if isinstance(overrides, dict) else [tuple(o.split("=", 1)) for o in overrides]
+
+
+def machine() -> dict:
+    """The machine a cell ran on (recorded in its done marker; the report prints it)."""
+    import psutil  # a dependency of accelerate, which labkit needs anyway
+
+    info = {"cpu_cores": os.cpu_count(), "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+    torch = sys.modules.get("torch")  # loaded by the training stage; not imported here just to ask
+    if torch is not None:
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
 def _describe(cell: Cell) -> str:
     return ", ".join(f"{k}={v}" for k, v in cell.overrides().items())
 
@@ -275,4 +319,5 @@ def run_experiment(name: str, grid: dict, seeds: list[int] = (42,), preset: str 
     return experiment.run(on_error=on_error)
 
 
-__all__ = ["Experiment", "Stages", "Cell", "ExperimentError", "run_experiment", "summarise", "experiments_root"]
+__all__ = ["Experiment", "Stages", "Cell", "ExperimentError", "run_experiment", "summarise", "experiments_root",
+           "machine"]

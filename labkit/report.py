@@ -9,11 +9,13 @@ middle, and carries the reason in ``fig.labkit_no_data``; :func:`run_report` ski
 from __future__ import annotations
 
 import os
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from labkit.registry import collect, eval_table, load_record, runs_table, varying_settings
-from labkit.runs import Run, labkit_home
+from labkit.runs import Run, labkit_home, read_json
 
 SEED_KEYS = ("train.seed", "eval.seed")
 TAG_STYLE = {"base": {"color": "#9e9e9e", "label": "base"}, "tuned": {"color": "#1f77b4", "label": "fine-tuned"}}
@@ -80,6 +82,29 @@ def record_value(record: dict, key: str) -> float | None:
         return None
     hits = [h for h in hits if isinstance(h, (int, float))]
     return sum(hits) / len(hits) if hits else None
+
+
+def record_interval(record: dict, key: str) -> tuple[float, float] | None:
+    """The 95% interval (over evaluation items) of an evaluation metric ``model/category/metric``, if reported."""
+    parts = tuple(key.split("/"))
+    for row in record.get("eval_rows") or []:
+        if len(parts) == 3 and (row["model"], row["category"], row["metric"]) == parts:
+            if isinstance(row.get("low"), (int, float)) and isinstance(row.get("high"), (int, float)):
+                return row["low"], row["high"]
+    return None
+
+
+def quality_keys(records: list[dict]) -> list[tuple[str, str, str, str]]:
+    """What "quality" means in the cross-run figures and tables, as (fine-tuned key, base key, title, y label):
+    the validation loss, then each evaluated category's main metric."""
+    lower_better = {(p["category"], p["metric"]) for r in records for p in r.get("paired_rows") or []
+                    if p.get("higher_is_better") is False}
+    keys = [("final_eval_loss", "base_eval_loss", "validation loss", "loss per token (lower is better)")]
+    for category, metric in main_metrics(records).items():
+        ylabel = _label(metric) + (" (lower is better)" if (category, metric) in lower_better else "")
+        keys.append((f"tuned/{category}/{metric}", f"base/{category}/{metric}", f"{category}: {_label(metric)}",
+                     ylabel))
+    return keys
 
 
 def _mean_std(values: list[float]) -> tuple[float, float, int]:
@@ -236,7 +261,8 @@ def plot_throughput_memory(records: list[dict]):
 
 def plot_model_size(records: list[dict]):
     """Base vs fine-tuned per model name (ordered by parameter count): validation loss, and each category's
-    main metric (the first it reports). Several runs of one model are averaged; whiskers: standard deviation."""
+    main metric. Several runs of one model are averaged (whiskers: std over runs); a model with one run shows
+    its metric's 95% interval over the evaluation items instead (validation loss has none)."""
     trained = [r for r in records if r.get("train_summary")]
     by_model: dict[str, list[dict]] = {}
     for record in trained:
@@ -244,16 +270,18 @@ def plot_model_size(records: list[dict]):
     if not by_model:
         return no_data_figure("Model size vs fine-tuning", "no run has a training summary (train_summary.json)")
     models = sorted(by_model, key=lambda m: (_params(by_model[m]) or 0, m))
-    panels = [("base_eval_loss", "final_eval_loss", "validation loss", "loss (lower is better)")]
-    for category, metric in main_metrics(trained).items():
-        panels.append((f"base/{category}/{metric}", f"tuned/{category}/{metric}", category, _label(metric)))
+    panels = quality_keys(trained)
     nrows, ncols = _grid_shape(len(panels))
     fig, axes = _grid(_figure(ncols=ncols, nrows=nrows, width=5.0, height=3.8), len(panels))
-    for ax, (base_key, tuned_key, title, ylabel) in zip(axes, panels):
+    for ax, (tuned_key, base_key, title, ylabel) in zip(axes, panels):
         _paired_bars(ax, models, by_model, base_key, tuned_key)
         ax.set(title=title, ylabel=ylabel)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Model size vs fine-tuning (models ordered by parameter count; whiskers: std over runs)")
+    several = any(len(runs) > 1 for runs in by_model.values())
+    whiskers = "std over runs" if several and all(len(r) > 1 for r in by_model.values()) else (
+        "95% interval over evaluation items; validation loss: one value" if not several else
+        "std over runs, or the 95% interval over evaluation items for a model with one run")
+    fig.suptitle(f"Model size vs fine-tuning (models ordered by parameter count; whiskers: {whiskers})")
     return fig
 
 
@@ -270,8 +298,9 @@ def main_metrics(records: list[dict]) -> dict[str, str]:
 
 
 def _params(records: list[dict]) -> int | None:
-    totals = [(r["train_summary"].get("trainable_params") or {}).get("total") for r in records]
-    totals = [t for t in totals if t]
+    """The model's own parameter count (the total the training summary reports, less the LoRA adapter's)."""
+    counts = [(r["train_summary"].get("trainable_params") or {}) for r in records]
+    totals = [c["total"] - (c.get("trainable") or 0) for c in counts if c.get("total")]
     return max(totals) if totals else None
 
 
@@ -280,9 +309,16 @@ def _paired_bars(ax, models: list[str], by_model: dict, base_key: str, tuned_key
 
     x = np.arange(len(models))
     for offset, key, tag in ((-0.2, base_key, "base"), (0.2, tuned_key, "tuned")):
-        stats = [_stats([record_value(r, key) for r in by_model[m]]) for m in models]
-        ax.bar(x + offset, [s[0] for s in stats], 0.4, yerr=[s[1] for s in stats], capsize=3, **TAG_STYLE[tag])
-    labels = [f"{m}\n({_params(by_model[m]) / 1e6:.0f}M params)" if _params(by_model[m]) else m for m in models]
+        means, below, above = [], [], []
+        for model in models:
+            runs = by_model[model]
+            mean, std = _stats([record_value(r, key) for r in runs])
+            interval = record_interval(runs[0], key) if len(runs) == 1 else None
+            means.append(mean)
+            below.append(mean - interval[0] if interval else std)
+            above.append(interval[1] - mean if interval else std)
+        ax.bar(x + offset, means, 0.4, yerr=[below, above], capsize=3, **TAG_STYLE[tag])
+    labels = [f"{m}\n({_params(by_model[m]) / 1e6:.0f}M parameters)" if _params(by_model[m]) else m for m in models]
     ax.set_xticks(x, labels, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
@@ -346,16 +382,79 @@ def _plot_sweep(table, title: str, xlabel: str, ylabel: str, log_x: bool = False
     return fig
 
 
-def plot_data_size(records: list[dict], y: str = "final_eval_loss"):
-    """``y`` against ``data.limit`` (rows per source), mean ± std over seeds, for runs that differ in data.limit."""
-    table = sweep_table(records, "data.limit", y)
-    table = table[table.groupby("line")["x"].transform("nunique") >= 2]
+def plot_data_size(records: list[dict], y: str | None = None):
+    """Quality against ``data.limit`` (training rows per source), mean ± std over seeds.
+
+    By default one panel per quality measure (validation loss, each category's main metric; see
+    :func:`quality_keys`), fine-tuned and base; with ``y`` (e.g. ``"final_eval_loss"``) that one number only."""
+    if y is None:
+        return plot_sweep(records, "data.limit", "Data size", "data.limit (training rows per source)")
+    table = _swept(records, "data.limit", y)
     if table.empty:
         return no_data_figure("Data size", f"no runs that differ only in data.limit (with '{y}'); "
                                            "run an experiment over data.limit, e.g. labkit.experiment")
     wide = table["x"].max() > 10 * table["x"].min()
     return _plot_sweep(table, f"Data size vs {_label(y)} (mean ± std over seeds)",
                        "data.limit (training rows per source)", _label(y), log_x=wide)
+
+
+def _swept(records: list[dict], x: str, y: str):
+    """:func:`sweep_table`, keeping only lines with at least two values of ``x`` (a curve, not a point)."""
+    table = sweep_table(records, x, y)
+    return table[table.groupby("line")["x"].transform("nunique") >= 2] if not table.empty else table
+
+
+def plot_sweep(records: list[dict], x: str, title: str | None = None, xlabel: str | None = None):
+    """Every quality measure (:func:`quality_keys`) against setting ``x``: one panel each, fine-tuned (solid)
+    and base (dashed), mean ± std over seeds with the number of runs per point."""
+    panels = [(keys, _swept(records, x, keys[0]), _swept(records, x, keys[1])) for keys in quality_keys(records)]
+    panels = [p for p in panels if not p[1].empty]
+    title = title or _label(x)
+    if not panels:
+        return no_data_figure(title, f"no runs that differ only in {x} (and the seed); run an experiment over {x}, "
+                                     f"e.g. `labkit experiment --grid {x}=...`")
+    nrows, ncols = _grid_shape(len(panels))
+    fig, axes = _grid(_figure(ncols=ncols, nrows=nrows, width=4.8, height=3.7), len(panels))
+    for ax, ((_, _, panel_title, ylabel), tuned, base) in zip(axes, panels):
+        _sweep_panel(ax, tuned, base)
+        ax.set(title=panel_title, ylabel=ylabel, xlabel=xlabel or x)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{title}: mean ± std over seeds (n = runs per point); solid: fine-tuned, dashed: base model")
+    return fig
+
+
+def _sweep_panel(ax, tuned, base) -> None:
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    lines = sorted(tuned["line"].unique())
+    single = len(lines) == 1
+    colors = [TAG_STYLE["tuned"]["color"]] if single else _colors(len(lines))
+    numeric = is_numeric_dtype(tuned["x"]) and not is_bool_dtype(tuned["x"])
+    for color, line in zip(colors, lines):
+        for frame, tag in ((tuned, "tuned"), (base, "base")):
+            part = frame[frame["line"] == line].sort_values("x")
+            if part.empty:
+                continue
+            xs = list(part["x"]) if numeric else [str(v) for v in part["x"]]
+            label = TAG_STYLE[tag]["label"] + ("" if single else f", {line}")
+            style = {"color": TAG_STYLE["base"]["color"] if single and tag == "base" else color,
+                     "ls": "-" if tag == "tuned" else "--", "marker": "o" if tag == "tuned" else "s",
+                     "alpha": 1.0 if tag == "tuned" else 0.8}
+            ax.errorbar(xs, part["mean"], yerr=part["std"], capsize=4, ms=5, label=label, **style)
+            if tag == "tuned":
+                for x_value, (_, point) in zip(xs, part.iterrows()):
+                    ax.annotate(f"n={point['n']}", (x_value, point["mean"]), textcoords="offset points",
+                                xytext=(4, 4), fontsize=7, color="#555555")
+    if numeric:
+        values = sorted(tuned["x"].unique())
+        if values[0] > 0 and values[-1] > 10 * values[0]:
+            from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(values)
+    ax.grid(alpha=0.3)
 
 
 def plot_lora_vs_rslora(records: list[dict], y: str = "final_eval_loss"):
@@ -390,11 +489,29 @@ def all_figures(records: list[dict], current: dict | None = None) -> dict[str, A
 
 
 def save_figure(fig, folder: Path, stem: str) -> list[Path]:
+    """PNG and SVG; the SVG without a date and with fixed element ids, so a re-made figure diffs as unchanged."""
+    import matplotlib
+
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
     fig.savefig(paths[0], dpi=130)
-    fig.savefig(paths[1])
+    with matplotlib.rc_context({"svg.hashsalt": stem}):
+        fig.savefig(paths[1], metadata={"Date": None})
     return paths
+
+
+def save_figures(figures: dict[str, Any], folder: Path) -> tuple[list[Path], list[str], dict[str, str]]:
+    """Save every figure that has data; returns (files, saved stems, skipped stem -> why)."""
+    files, saved, skipped = [], [], {}
+    for stem, fig in figures.items():
+        reason = getattr(fig, "labkit_no_data", None)
+        if reason:
+            print(f"labkit: skipping figure '{stem}': {reason}")
+            skipped[stem] = reason
+            continue
+        files += save_figure(fig, folder, stem)
+        saved.append(stem)
+    return files, saved, skipped
 
 
 def markdown_table(frame) -> str:
@@ -414,7 +531,8 @@ SUMMARY_COLUMNS = ("run", "model", "changed", "steps", "tokens_per_s", "peak_rss
                    "final_train_loss", "base_eval_loss", "final_eval_loss")
 
 
-def summary_markdown(records: list[dict], current: dict | None, figures: list[str], skipped: dict[str, str]) -> str:
+def summary_markdown(records: list[dict], current: dict | None, figures: list[str], skipped: dict[str, str],
+                     commands: list[str] | None = None) -> str:
     table = runs_table(records)
     table = table[[c for c in SUMMARY_COLUMNS if c in table.columns]].dropna(axis=1, how="all")
     lines = ["# labkit report", "", f"Runs: {len(records)}", "", "## Runs", "", markdown_table(table), ""]
@@ -425,32 +543,271 @@ def summary_markdown(records: list[dict], current: dict | None, figures: list[st
                   else "No evaluation summary yet (run notebook 04 / `labkit eval`).", ""]
         if current["missing"]:
             lines += ["Missing for this run:", "", *[f"- {m}" for m in current["missing"]], ""]
-    lines += ["## Figures", "", *[f"![{stem}]({stem}.png)" for stem in figures], ""]
-    if skipped:
-        lines += ["Skipped (no data):", "", *[f"- {stem}: {why}" for stem, why in skipped.items()], ""]
+    lines += _figure_lines(figures, skipped)
+    lines += provenance_lines(records, commands) if commands else []
     return "\n".join(lines)
 
 
-def run_report(cfg, run: Run, folder: Path | None = None, records: list[dict] | None = None) -> dict:
+def _figure_lines(figures: list[str], skipped: dict[str, str]) -> list[str]:
+    lines = ["## Figures", "", *[f"![{stem}]({stem}.png)" for stem in figures], ""] if figures else []
+    if skipped:
+        lines += ["Skipped (no data):", "", *[f"- {stem}: {why}" for stem, why in skipped.items()], ""]
+    return lines
+
+
+def run_report(cfg, run: Run, folder: Path | None = None, records: list[dict] | None = None,
+               commands: list[str] | None = None) -> dict:
     """Write every figure with data (PNG + SVG) and ``summary.md`` to ``reports_dir()/<run>/``.
 
-    Cross-run figures use every run under the runs root; the metric bars show ``run``. Returns
+    Cross-run figures use ``records`` (default: every run under the runs root); the metric bars show ``run``.
+    Only reads the runs (``cfg`` is not used; it is kept for the stage-function signature). With
+    ``commands``, ``summary.md`` ends with them and the setup (preset, machine, dates, versions). Returns
     ``{"dir", "files", "skipped"}`` (skipped: figure -> why it had no data).
     """
     records = collect() if records is None else records
     current = next((r for r in records if r["name"] == run.name), None) or load_record(run)
     folder = Path(folder) if folder else reports_dir() / run.name
-    files, skipped, saved = [], {}, []
-    for stem, fig in all_figures(records, current).items():
-        reason = getattr(fig, "labkit_no_data", None)
-        if reason:
-            print(f"labkit: skipping figure '{stem}': {reason}")
-            skipped[stem] = reason
-            continue
-        files += save_figure(fig, folder, stem)
-        saved.append(stem)
+    files, saved, skipped = save_figures(all_figures(records, current), folder)
     summary = folder / "summary.md"
     folder.mkdir(parents=True, exist_ok=True)
-    summary.write_text(summary_markdown(records, current, saved, skipped), encoding="utf-8")
+    summary.write_text(summary_markdown(records, current, saved, skipped, commands), encoding="utf-8")
     files.append(summary)
     return {"dir": str(folder), "files": [str(f) for f in files], "skipped": skipped}
+
+
+# ------------------------------------------------------------------ provenance: how a report was made
+
+def _run_file(record: dict, *parts: str) -> Path:
+    return Path(record["dir"]).joinpath(*parts)
+
+
+def _done_marker(record: dict) -> dict:
+    from labkit.experiment import DONE
+
+    path = _run_file(record, DONE)
+    return read_json(path) if path.exists() else {}
+
+
+def _finished_at(record: dict) -> float | None:
+    """When the run finished: its experiment done marker, else when its last stage output was written."""
+    if _done_marker(record).get("finished"):
+        return _done_marker(record)["finished"]
+    for parts in (("eval", "summary.json"), ("train_summary.json",)):
+        if _run_file(record, *parts).exists():
+            return _run_file(record, *parts).stat().st_mtime
+    return None
+
+
+def run_seconds(record: dict) -> float | None:
+    """A run's own time: the experiment cell's (prepare + train + evaluate), else the notebooks' sum, else
+    the training time."""
+    if _done_marker(record).get("seconds") is not None:
+        return float(_done_marker(record)["seconds"])
+    if _run_file(record, "notebooks.json").exists():
+        return float(sum(n.get("seconds") or 0 for n in read_json(_run_file(record, "notebooks.json"))))
+    return (record.get("train_summary") or {}).get("wall_time_s")
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{max(minutes, 1)} min"
+
+
+def _describe_machine(info: dict) -> str:
+    parts = [f"{info.get('cpu_cores')} CPU cores", f"{info.get('ram_gib')} GiB RAM"]
+    if info.get("torch_threads"):
+        parts.append(f"{info['torch_threads']} torch threads")
+    if info.get("gpu"):
+        parts.append(f"GPU {info['gpu']}")
+    return ", ".join(parts) + f"; {info.get('platform')}"
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def env_prefix(names: Iterable[str] = ("LABKIT_RUNS", "LABKIT_EXPERIMENTS")) -> str:
+    """``LABKIT_RUNS=... `` for the folder variables that are set (home written as ``~``), to put before a
+    command line so that it finds the same runs."""
+    home = str(Path.home())
+    values = {name: os.environ[name] for name in names if os.environ.get(name)}
+    parts = [f"{name}={'~' + value[len(home):] if value.startswith(home + os.sep) else value}"
+             for name, value in values.items()]
+    return " ".join(parts) + " " if parts else ""
+
+
+def run_commands(record: dict) -> list[str]:
+    """The command that made a run, as far as its files tell: the notebook series, an experiment, or the
+    stages one by one (with ``--set`` for every setting that differs from its preset)."""
+    sets = "".join(f" --set {k}={_short(v)}" for k, v in record["changed"].items())
+    if _run_file(record, "notebooks.json").exists():
+        return [f"{env_prefix()}labkit notebooks --preset {record['preset']} --run {record['name']}{sets}"]
+    if _done_marker(record).get("experiment"):
+        return [f"{env_prefix()}labkit experiment {_done_marker(record)['experiment']}   # this run is one of its cells"]
+    return [f"{env_prefix()}labkit {stage} --preset {record['preset']} --run {record['name']}{sets}"
+            for stage in ("prepare", "train", "eval")]
+
+
+def provenance_lines(records: list[dict], commands: list[str]) -> list[str]:
+    """Markdown: the commands that reproduce the report, then the preset, machine, dates and library versions."""
+    from labkit.experiment import machine
+
+    recorded = [m["machine"] for r in records if (m := _done_marker(r)).get("machine")]
+    machine_text = (f"{_describe_machine(recorded[-1])} (recorded by the runs)" if recorded else
+                    f"{_describe_machine(machine())} (the computer that wrote this report; the runs did not "
+                    "record theirs)")
+    devices = sorted({str((r.get("train_summary") or {}).get("device")) for r in records} - {"None"})
+    finished = sorted(t for r in records if (t := _finished_at(r)))
+    seconds = [t for r in records if (t := run_seconds(r))]
+    lines = ["## How to reproduce", "", "```bash", *commands, "```", "", "## Setup", "",
+             f"- Preset: {', '.join(sorted({r['preset'] for r in records})) or '?'}",
+             f"- Machine: {machine_text}"]
+    if devices:
+        lines.append(f"- Training device: {', '.join(devices)}")
+    if finished:
+        lines.append(f"- Runs finished: {_utc(finished[0])}" + (f" to {_utc(finished[-1])}" if len(finished) > 1
+                                                                  else ""))
+    if seconds:
+        lines.append(f"- Run time: {_duration(sum(seconds))} in all ({len(seconds)} run(s), one after another)")
+    versions = _run_file(records[0], "versions.json") if records else None
+    if versions and versions.exists():
+        names = ("labkit", "torch", "transformers", "trl", "peft", "python")
+        found = read_json(versions)
+        lines.append("- Libraries: " + ", ".join(f"{n} {found[n]}" for n in names if found.get(n)))
+    lines += [f"- Report written: {_utc(time.time())}", ""]
+    return lines
+
+
+# ------------------------------------------------------------------ experiment reports
+
+def question_figures(records: list[dict], keys: list[str]) -> dict[str, Any]:
+    """The figure that answers what an experiment over ``keys`` asks: model size for ``model.name``, the
+    data-size curve for ``data.limit``, else quality against each varied setting."""
+    figures = {}
+    for key in keys:
+        if key == "model.name":
+            figures["model_size"] = plot_model_size(records)
+        elif key == "data.limit":
+            figures["data_size"] = plot_data_size(records)
+        else:
+            figures[f"sweep_{key.replace('.', '_')}"] = plot_sweep(records, key)
+    return figures
+
+
+def _plus_minus(values: list) -> str:
+    """``mean ± std`` (std over runs, n - 1), or the one value; empty when there is none."""
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and v == v]
+    if not numbers:
+        return ""
+    mean, std, n = _mean_std(numbers)
+    return _number(mean) if n == 1 else f"{_number(mean)} ± {_number(std)}"
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
+
+
+def grid_table(rows: list[dict], keys: list[str]):
+    """Rows grouped by ``keys`` (in first-seen order): n, then ``mean ± std`` of every other column."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    values = [c for c in frame.columns if c not in keys]
+    out = []
+    for point, part in frame.groupby(keys, sort=False, dropna=False):
+        point = point if isinstance(point, tuple) else (point,)
+        out.append({**dict(zip(keys, point)), "n": len(part),
+                    **{c: _plus_minus(part[c].tolist()) for c in values}})
+    return pd.DataFrame(out)
+
+
+def quality_rows(records: list[dict], keys: list[str]) -> list[dict]:
+    """Per run and per model version (base, fine-tuned): the grid values and every quality measure."""
+    measures = quality_keys(records)
+    rows = []
+    for record in records:
+        point = {k: _short(record["settings"].get(k)) for k in keys}
+        for tag, column in ((1, "base"), (0, "fine-tuned")):
+            rows.append({**point, "model version": column,
+                         **{title: record_value(record, pair[tag]) for *pair, title, _ in measures}})
+    return rows
+
+
+def cost_rows(records: list[dict], keys: list[str]) -> list[dict]:
+    """Per run: the grid values, training steps, time, speed, memory, and the whole cell's time."""
+    rows = []
+    for record in records:
+        train = record.get("train_summary") or {}
+        gpu = train.get("peak_gpu_mb")
+        rows.append({**{k: _short(record["settings"].get(k)) for k in keys}, "steps": train.get("steps"),
+                     "training time (min)": (train.get("wall_time_s") or 0) / 60 or None,
+                     "tokens/s": train.get("tokens_per_s"), "trained tokens/s": train.get("trained_tokens_per_s"),
+                     "peak GPU memory (GiB)" if gpu else "peak RSS (GiB)":
+                         (gpu or train.get("peak_rss_mb") or 0) / 1024 or None,
+                     "run time (min)": (run_seconds(record) or 0) / 60 or None})
+    return rows
+
+
+def experiment_report(experiment, folder: Path | None = None, commands: list[str] | None = None,
+                      title: str | None = None) -> dict:
+    """Write an experiment's report to ``reports_dir()/<name>/`` from its finished cells only: loss curves,
+    throughput and memory, the figure that answers its question (:func:`question_figures`), and
+    ``summary.md`` (results per grid point, mean ± std over seeds; cost; every cell's status; how to
+    reproduce; setup). Reads the runs, never changes them. Returns ``{"dir", "files", "skipped"}``."""
+    status = experiment.status()
+    order = {name: i for i, name in enumerate(status)}
+    records = sorted(collect(experiment.root, [n for n, s in status.items() if s == "done"]),
+                     key=lambda r: order[r["name"]])
+    keys = list(experiment.grid)
+    folder = Path(folder) if folder else reports_dir() / experiment.name
+    figures = {"loss_curves": plot_loss_curves(records), "throughput_memory": plot_throughput_memory(records),
+               **question_figures(records, keys)}
+    files, saved, skipped = save_figures(figures, folder)
+    text = experiment_markdown(experiment, records, status, saved, skipped, commands or [experiment.command()],
+                               title)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.md").write_text(text, encoding="utf-8")
+    files.append(folder / "summary.md")
+    print(f"labkit: report of experiment {experiment.name} ({len(records)} finished runs) -> {folder}")
+    return {"dir": str(folder), "files": [str(f) for f in files], "skipped": skipped}
+
+
+def experiment_markdown(experiment, records: list[dict], status: dict[str, str], figures: list[str],
+                        skipped: dict[str, str], commands: list[str], title: str | None = None) -> str:
+    keys = list(experiment.grid)
+    grid_text = "; ".join(f"`{k}` = {', '.join(map(_short, v))}" for k, v in experiment.grid.items())
+    overrides = experiment.overrides.items() if isinstance(experiment.overrides, dict) else [
+        o.split("=", 1) for o in experiment.overrides]
+    lines = [f"# Experiment `{experiment.name}`", ""] + ([title, ""] if title else [])
+    lines += [f"Grid: {grid_text}; seeds {', '.join(map(str, experiment.seeds))}; preset `{experiment.preset}`"
+              + "".join(f", `{k}={v}`" for k, v in overrides) + ".",
+              f"Finished: {len(records)} of {len(status)} runs.", ""]
+    unfinished = [name for name, state in status.items() if state != "done"]
+    if unfinished:
+        lines += [f"**Not finished yet** (run the command below again to resume): {', '.join(unfinished)}", ""]
+    if records:
+        lines += ["## Results", "", "Mean ± std over seeds (std with n - 1); n = finished runs per grid point. "
+                  "Validation loss is measured on each run's own validation split (data.val_fraction of the "
+                  "training rows its seed picked), so the base model's value moves too; the evaluation metrics "
+                  "use the same held-out test items for every run.", "",
+                  markdown_table(grid_table(quality_rows(records, keys), [*keys, "model version"])), "",
+                  "## Cost", "", markdown_table(grid_table(cost_rows(records, keys), keys)), ""]
+    lines += ["## Runs", "", markdown_table(_cells_table(experiment, status, records)), ""]
+    lines += _figure_lines(figures, skipped)
+    lines += provenance_lines(records, commands) if records else ["## How to reproduce", "", "```bash",
+                                                                  *commands, "```", ""]
+    return "\n".join(lines)
+
+
+def _cells_table(experiment, status: dict[str, str], records: list[dict]):
+    import pandas as pd
+
+    by_name = {r["name"]: r for r in records}
+    rows = []
+    for cell in experiment.cells():
+        record = by_name.get(cell.run_name)
+        seconds = run_seconds(record) if record else None
+        rows.append({"run": cell.run_name, "seed": cell.seed, "status": status[cell.run_name],
+                     "validation loss": record_value(record, "final_eval_loss") if record else None,
+                     "run time (min)": seconds / 60 if seconds else None})
+    return pd.DataFrame(rows)
