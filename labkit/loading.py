@@ -117,7 +117,8 @@ def _load_transformers(cfg: Config, device: str, dtype: str):
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=getattr(torch, dtype))
-        kwargs["device_map"] = {"": 0}
+        # The current GPU: under `accelerate launch` labkit.distributed.setup has made it cuda:LOCAL_RANK.
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as err:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from labkit.config import Config, diff_configs
+from labkit.distributed import is_main_process
 from labkit.env import versions
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -121,7 +122,11 @@ class Run:
         return self.dir.joinpath(*parts)
 
     def save_config(self, config: Config) -> list[str]:
-        """Record the resolved config; returns the changes against what the run had (also logged)."""
+        """Record the resolved config; returns the changes against what the run had (also logged).
+
+        Under ``accelerate launch`` only the main process writes (else each process would log the same change)."""
+        if not is_main_process():
+            return []
         new = config.to_dict()
         old_path = self.path("config.json")
         changes = diff_configs(read_json(old_path), new) if old_path.exists() else []
