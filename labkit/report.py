@@ -470,7 +470,7 @@ def plot_lora_vs_rslora(records: list[dict], y: str = "final_eval_loss"):
     table = sweep_table(records, "lora.r", y, by=["lora.use_rslora"])
     if not table.empty:  # keep only settings that were run with both variants: a like-for-like comparison
         parts = table["line"].str.split(", ", n=1)
-        table = table.assign(variant=parts.str[0], rest=parts.str[1].fillna(""))
+        table = table.assign(variant=parts.str[0], rest=parts.map(lambda p: p[1] if len(p) > 1 else ""))
         table = table[table.groupby("rest")["variant"].transform("nunique") == 2]
     if table.empty:
         return no_data_figure("LoRA vs rsLoRA", f"no runs with both lora.use_rslora=false and true (with '{y}') "

@@ -132,3 +132,10 @@ def test_done_marker_records_the_cell(tmp_path):
     assert names == ["exp-use_rslora_false-s3", "exp-use_rslora_true-s3"]
     marker = json.loads((tmp_path / "runs" / names[1] / DONE).read_text())
     assert marker["values"] == {"lora.use_rslora": True} and marker["seed"] == 3
+    assert marker["machine"]["cpu_cores"] >= 1 and marker["machine"]["ram_gib"] > 0  # the report prints these
+
+
+def test_command_rebuilds_the_same_experiment(tmp_path):
+    exp = make(tmp_path, FakeStages(), overrides={"train.lr": 0.5})
+    assert exp.command() == ("labkit experiment --name exp --preset smoke --grid data.limit=8,16 --grid lora.r=2,4 "
+                             "--seeds 1,2 --set train.lr=0.5")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,13 @@ def fake_run(root, name: str, overrides: dict, seed: int, *, evaluated: bool = T
              params: int = 1_000_000) -> Run:
     config = load_config("smoke", {**overrides, "train.seed": seed})
     run = Run.open(name, config, root=root)
+    fake_outputs(config, run, evaluated=evaluated, steps=steps, params=params)
+    return run
+
+
+def fake_outputs(config, run: Run, *, evaluated: bool = True, steps: int = 4, params: int = 1_000_000) -> None:
+    """What training and evaluation write, fabricated: log, train summary, evaluation summary."""
+    seed = config.train.seed
     final = fake_loss(config.data.limit, seed, config.lora.use_rslora, config.lora.r)
     for step in range(1, steps + 1):
         append_jsonl(run.path("logs", "train_log.jsonl"),
@@ -56,7 +64,6 @@ def fake_run(root, name: str, overrides: dict, seed: int, *, evaluated: bool = T
         records = {tag: fake_eval_records(seed, skill) for tag, skill in (("base", 0.3), ("tuned", 0.6))}
         summary = build_summary(records, config, run, notes=[], models={"base": {}, "tuned": {}})
         atomic_write_json(run.path("eval", "summary.json"), summary)
-    return run
 
 
 @pytest.fixture()
@@ -185,3 +192,121 @@ def test_inference_and_analysis_notebooks_run_before_any_training(tmp_path):
     assert "skipping figure 'metrics'" in output
     assert run.path("inference", "side_by_side.jsonl").exists()
     assert run.path("report", "summary.md").exists()  # notebook 05 writes its report into the run folder
+
+
+# ------------------------------------------------------------------ experiment reports
+
+def _errorbar_series(ax) -> dict[str, tuple[list, list, list]]:
+    """label -> (x, mean, std) of every error-bar line in a panel."""
+    from matplotlib.container import ErrorbarContainer
+
+    series = {}
+    for container in ax.containers:
+        if isinstance(container, ErrorbarContainer):
+            line, _, (bars,) = container.lines[0], container.lines[1], container.lines[2]
+            xs, ys = (list(v) for v in line.get_data())
+            half = [(seg[1][1] - seg[0][1]) / 2 for seg in bars.get_segments()]
+            series[container.get_label()] = (xs, ys, half)
+    return series
+
+
+def test_data_size_figure_has_a_panel_per_quality_measure_with_mean_and_std(runs_root):
+    records = registry.collect(runs_root)
+    sized = [r for r in records if r["name"].startswith("size-")]
+    fig = report.plot_data_size(sized)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["validation loss", "arithmetic: accuracy", "general: rougeL", "reading_qa: f1"]
+    reading = _errorbar_series(fig.axes[3])
+    assert set(reading) == {"fine-tuned", "base"}
+    xs, means, stds = reading["fine-tuned"]
+    assert xs == [8, 16, 32]
+    per_seed = [statistics.mean(r["f1"] for r in fake_eval_records(seed, 0.6)["reading_qa"])
+                for seed in (1, 2)]
+    assert means[1] == pytest.approx(statistics.mean(per_seed))
+    assert stds[1] == pytest.approx(statistics.stdev(per_seed))
+    loss_x, loss_means, _ = _errorbar_series(fig.axes[0])["fine-tuned"]
+    assert loss_means[0] == pytest.approx(statistics.mean([fake_loss(8, 1), fake_loss(8, 2)]))
+    assert "2 runs per point" in fig._suptitle.get_text()
+    single = report.plot_data_size(sized, y="final_eval_loss")  # the one-number form still works
+    assert len(single.axes) == 1 and single.axes[0].get_ylabel() == "final eval loss"
+
+
+def test_model_size_with_one_run_per_model_shows_the_evaluation_interval(runs_root):
+    record = next(r for r in registry.collect(runs_root) if r["name"] == "other-model")
+    fig = report.plot_model_size([record])
+    reading = next(ax for ax in fig.axes if ax.get_title().startswith("reading_qa"))
+    row = next(r for r in record["eval_rows"] if (r["model"], r["metric"]) == ("tuned", "f1"))
+    tuned_bar = reading.containers[-1]  # the fine-tuned bars are drawn last
+    segment = tuned_bar.errorbar.lines[2][0].get_segments()[0]
+    assert (segment[0][1], segment[1][1]) == pytest.approx((row["low"], row["high"]))
+    assert "95% interval over evaluation items" in fig._suptitle.get_text()
+
+
+class FabricatingStages:
+    """Experiment stages that write fabricated training and evaluation outputs (no model)."""
+
+    def __init__(self):
+        self.trained: list[str] = []
+
+    def stages(self):
+        from labkit.experiment import Stages
+
+        def train(cfg, run):
+            self.trained.append(run.name)
+            fake_outputs(cfg, run)
+
+        return Stages(lambda cfg, run: None, train, lambda cfg, run: None)
+
+
+def config_snapshot(root) -> dict[str, tuple[bytes, int]]:
+    return {p.parent.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.glob("*/config.json")}
+
+
+def test_experiment_report_writes_figures_tables_and_how_to_reproduce(tmp_path, runs_root, monkeypatch):
+    from labkit.experiment import Experiment
+
+    monkeypatch.setenv("LABKIT_RUNS", str(runs_root))
+    exp = Experiment("ds", {"data.limit": [8, 16]}, [1, 2], "smoke", stages=FabricatingStages().stages())
+    exp.run()
+    before = config_snapshot(runs_root)
+    result = exp.report(commands=["make reference"], title="Does more data help?")
+    assert config_snapshot(runs_root) == before  # a report only reads the runs
+    folder = tmp_path / "reports" / "ds"
+    assert result["dir"] == str(folder) and result["skipped"] == {}
+    for stem in ("loss_curves", "throughput_memory", "data_size"):
+        for suffix in (".png", ".svg"):
+            assert (folder / f"{stem}{suffix}").stat().st_size > 1000, stem
+    svg = (folder / "data_size.svg").read_text()
+    assert "<dc:date>" not in svg  # no date: a re-made figure does not show up as changed
+    summary = (folder / "summary.md").read_text()
+    expected_loss = statistics.mean([fake_loss(16, 1), fake_loss(16, 2)])
+    spread = statistics.stdev([fake_loss(16, 1), fake_loss(16, 2)])
+    assert f"| 16 | fine-tuned | 2 | {expected_loss:.3f} ± {spread:.3f} |" in summary
+    assert "| 8 | base | 2 | 2.500 |" in summary  # equal values: one number, no ± 0
+    assert "Finished: 4 of 4 runs." in summary and "Does more data help?" in summary
+    assert "```bash\nmake reference\n```" in summary
+    assert "- Preset: smoke" in summary and "CPU cores" in summary and "GiB RAM" in summary
+    assert "Report written: 20" in summary and "Runs finished: 20" in summary
+    # only this experiment's runs: the loss curves have one line per experiment run, not per run under the root
+    assert "size-limit_8-s1" not in summary
+    assert len(report.plot_loss_curves(registry.collect(runs_root, [c.run_name for c in exp.cells()]))
+               .axes[0].get_lines()) == 3 * 4
+
+
+def test_experiment_report_lists_unfinished_cells(tmp_path, monkeypatch):
+    from labkit.experiment import Experiment
+
+    exp = Experiment("half", {"data.limit": [8, 16]}, [1], "smoke", stages=FabricatingStages().stages())
+    exp.run()
+    exp2 = Experiment("half", {"data.limit": [8, 16, 32]}, [1], "smoke")
+    summary = (Path(exp2.report()["dir"]) / "summary.md").read_text()
+    assert "Finished: 2 of 3 runs." in summary and "**Not finished yet**" in summary
+    assert "| half-limit_32-s1 | 1 | pending |" in summary
+
+
+def test_run_report_only_reads_the_run(runs_root):
+    before = config_snapshot(runs_root)
+    run = Run.existing("size-limit_8-s1", root=runs_root)
+    report.run_report(None, run, records=[registry.load_record(run)], commands=["labkit report --run x"])
+    assert config_snapshot(runs_root) == before
+    assert not run.path("config_history.jsonl").exists()
