@@ -93,7 +93,8 @@ def cmd_report(args) -> dict:
     folder = Path(args.out) if args.out else reports_dir() / run.name
     command = f"labkit report --run {run.name}" + (" --only-run" if args.only_run else "") + (
         f" --out {args.out}" if args.out else "")
-    return run_report(None, run, folder=folder, records=records, commands=[*run_commands(current), command])
+    return run_report(None, run, folder=folder, records=records, commands=[*run_commands(current), command],
+                      sweeps=not args.only_run)
 
 
 # ---------------------------------------------------------------- experiments

@@ -110,7 +110,7 @@ def demo_report(folder: Path | None = None) -> dict:
 
     run = Run.existing(DEMO.name)
     return run_report(None, run, folder=folder or reports_dir() / DEMO.report, records=[load_record(run)],
-                      commands=DEMO.commands())
+                      commands=DEMO.commands(), sweeps=False)
 
 
 def run_reference(names: list[str] | None = None, stages: Stages | None = None) -> dict[str, dict]:

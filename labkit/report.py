@@ -564,18 +564,22 @@ def _figure_lines(figures: list[str], skipped: dict[str, str]) -> list[str]:
 
 
 def run_report(cfg, run: Run, folder: Path | None = None, records: list[dict] | None = None,
-               commands: list[str] | None = None) -> dict:
+               commands: list[str] | None = None, sweeps: bool = True) -> dict:
     """Write every figure with data (PNG + SVG) and ``summary.md`` to ``reports_dir()/<run>/``.
 
     Cross-run figures use ``records`` (default: every run under the runs root); the metric bars show ``run``.
     Only reads the runs (``cfg`` is not used; it is kept for the stage-function signature). With
-    ``commands``, ``summary.md`` ends with them and the setup (preset, machine, dates, versions). Returns
+    ``commands``, ``summary.md`` ends with them and the setup (preset, machine, dates, versions); with
+    ``sweeps=False`` the data-size and LoRA-vs-rsLoRA figures are left out (for one run's own report). Returns
     ``{"dir", "files", "skipped"}`` (skipped: figure -> why it had no data).
     """
     records = collect() if records is None else records
     current = next((r for r in records if r["name"] == run.name), None) or load_record(run)
     folder = Path(folder) if folder else reports_dir() / run.name
-    files, saved, skipped = save_figures(all_figures(records, current), folder)
+    figures = all_figures(records, current)
+    if not sweeps:  # a report of one run alone: the sweeps need several runs, so they are not listed as missing
+        figures = {stem: fig for stem, fig in figures.items() if stem not in ("data_size", "lora_vs_rslora")}
+    files, saved, skipped = save_figures(figures, folder)
     summary = folder / "summary.md"
     folder.mkdir(parents=True, exist_ok=True)
     summary.write_text(summary_markdown(records, current, saved, skipped, commands), encoding="utf-8")

@@ -154,4 +154,5 @@ def test_reference_report_only_writes_every_reference_report(tmp_path, monkeypat
     demo_summary = (tmp_path / "reports" / "cpu-demo" / "summary.md").read_text()
     assert "labkit notebooks --preset cpu-demo --run demo" in demo_summary
     assert "Run time: 1 min" in demo_summary
+    assert not (tmp_path / "reports" / "cpu-demo" / "data_size.png").exists() and "Skipped" not in demo_summary
     assert "Finished: 0 of 6 runs." in (tmp_path / "reports" / "data-size" / "summary.md").read_text()
