@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from labkit.config import (DEFAULT_PRESET, ConfigError, all_keys, field_doc, load_config, parse_override, preset_names,
-                           read_preset, resolve_key)
+                           read_preset)
 
 
 def _stage_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from labkit.experiment import Experiment, ExperimentError, Stages
 # Where the committed reference runs live (the Makefile's `reference` target sets these).
 REFERENCE_ENV = {"LABKIT_RUNS": "~/.labkit/reference/runs", "LABKIT_EXPERIMENTS": "~/.labkit/reference/experiments"}
 ENV_PREFIX = " ".join(f"{key}={value}" for key, value in REFERENCE_ENV.items())
+MAKE_REFERENCE = "make reference   # all reference runs, or only this one:"
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class ReferenceExperiment:
                           self.preset, stages=stages or Stages())
 
     def commands(self) -> list[str]:
-        return ["make reference   # all reference runs, or only this one:", f"{ENV_PREFIX} labkit experiment {self.name}"]
+        return [MAKE_REFERENCE, f"{ENV_PREFIX} labkit experiment {self.name}"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class ReferenceRun:
         return f"labkit report --run {self.name} --only-run --out reports/{self.report}"
 
     def commands(self) -> list[str]:
-        return ["make reference   # all reference runs, or only this one:", f"{ENV_PREFIX} {self.run_command()}",
+        return [MAKE_REFERENCE, f"{ENV_PREFIX} {self.run_command()}",
                 f"{ENV_PREFIX} {self.report_command()}"]
 
 

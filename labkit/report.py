@@ -244,7 +244,8 @@ def plot_throughput_memory(records: list[dict], by: list[str] | None = None):
     use_gpu = any(isinstance(r["train_summary"].get("peak_gpu_mb"), (int, float)) for r in trained)
     groups: dict[str, list[dict]] = {}
     for record in trained:
-        label = ", ".join(f"{k.split('.')[-1]}={_short(record['settings'].get(k))}" for k in by) if by else record["name"]
+        settings = record["settings"]
+        label = ", ".join(f"{k.split('.')[-1]}={_short(settings.get(k))}" for k in by) if by else record["name"]
         groups.setdefault(label, []).append(record)
     fig, (left, right) = _figure(ncols=2, width=5.5, height=max(3.0, 0.45 * len(groups) + 1.5))
     memory_key = "peak_gpu_mb" if use_gpu else "peak_rss_mb"
@@ -655,7 +656,8 @@ def run_commands(record: dict) -> list[str]:
     if _run_file(record, "notebooks.json").exists():
         return [f"{env_prefix()}labkit notebooks --preset {record['preset']} --run {record['name']}{sets}"]
     if _done_marker(record).get("experiment"):
-        return [f"{env_prefix()}labkit experiment {_done_marker(record)['experiment']}   # this run is one of its cells"]
+        experiment = _done_marker(record)["experiment"]
+        return [f"{env_prefix()}labkit experiment {experiment}   # this run is one of its cells"]
     return [f"{env_prefix()}labkit {stage} --preset {record['preset']} --run {record['name']}{sets}"
             for stage in ("prepare", "train", "eval")]
 
