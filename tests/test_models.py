@@ -212,3 +212,40 @@ def test_gemma_greedy_continuation_is_words(gemma_tokenizer, gemma_model):
     words = text.split()
     assert len(words) >= 5 and len(text) / len(new_ids) > 2.5  # whole words, not letters
     assert sum(w.strip(".,;:!?").isalpha() for w in words) >= 0.8 * len(words)
+
+
+def _sentencepiece_from_gguf(gguf: Path):
+    """Google's own SentencePiece BPE encoder over the GGUF's pieces: the reference the HF tokenizer must match."""
+    import sentencepiece
+
+    from labkit.gguf_tokenizer import _sentencepiece_pieces, read_sentencepiece_vocab
+
+    pytest.importorskip("google.protobuf")
+    from transformers.utils import sentencepiece_model_pb2_new as spm_proto
+
+    meta = read_sentencepiece_vocab(gguf)
+    proto = spm_proto.ModelProto()
+    proto.trainer_spec.model_type = spm_proto.TrainerSpec.BPE
+    proto.trainer_spec.byte_fallback = True
+    proto.trainer_spec.unk_id, proto.trainer_spec.bos_id = meta["unk"], meta["bos"]
+    proto.trainer_spec.eos_id, proto.trainer_spec.pad_id = meta["eos"], meta["pad"]
+    proto.normalizer_spec.name = "identity"
+    proto.normalizer_spec.add_dummy_prefix = meta["add_space_prefix"]
+    proto.normalizer_spec.remove_extra_whitespaces = False
+    for text, score, kind in zip(_sentencepiece_pieces(meta["tokens"], meta["types"]), meta["scores"], meta["types"]):
+        piece = proto.pieces.add()
+        piece.piece, piece.score, piece.type = text, score, kind
+    return sentencepiece.SentencePieceProcessor(model_proto=proto.SerializeToString())
+
+
+@pytest.mark.smoke
+def test_gemma_tokenizer_matches_sentencepiece(gemma_tokenizer):
+    """Same ids as SentencePiece itself, on everything but control-token text (which HF, by design, turns into the
+    control token: chat templates rely on it; SentencePiece never does)."""
+    import labkit
+
+    reference = _sentencepiece_from_gguf(models.GGUF_LOCATORS["gemma3-270m"](models.REGISTRY["gemma3-270m"]))
+    readme = (Path(labkit.__file__).parents[1] / "README.md").read_text()[:8000]
+    texts = [*ROUND_TRIP[:-2], ROUND_TRIP[-1], readme, PARAGRAPH, " ".join(readme.split()[::7])]
+    for text in texts:
+        assert gemma_tokenizer.encode(text, add_special_tokens=False) == reference.encode(text), text[:60]
