@@ -18,9 +18,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from labkit.callbacks import (LogWriter, StepTimer, TokenMeter, TrainingDiverged, check_loss, peak_gpu_mb,
+from labkit.callbacks import (LogWriter, StepTimer, TokenMeter, TrainingDiverged, peak_gpu_mb,
                               peak_rss_mb, read_log)
 from labkit.config import Config, ConfigError
+from labkit.distributed import globalize_token_rates, is_main_process, setup, wait_for_everyone, world_size
 from labkit.loading import LoadedModel, load_for_training
 from labkit.runs import Run, atomic_write_json, read_json
 
@@ -133,12 +134,12 @@ def _trainer_class():
         def training_step(self, model, inputs, num_items_in_batch=None):
             self.meter.add_batch(inputs)
             loss = super().training_step(model, inputs, num_items_in_batch)
-            check_loss(loss, self.state.global_step)
+            self.meter.add_loss(loss, self.state.global_step)
             return loss
 
         def log(self, logs, start_time=None):
             if "loss" in logs:
-                logs.update(self.meter.drain())
+                logs.update(globalize_token_rates(self.meter.drain()))  # summed over processes
             super().log(logs, start_time)
 
     return LabkitSFTTrainer
@@ -172,6 +173,9 @@ def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
         load_best_model_at_end=bool(t.early_stopping_patience), metric_for_best_model="eval_loss",
         greater_is_better=False,
         logging_steps=t.logging_steps, logging_first_step=True, report_to="none",
+        # Multi-GPU (DDP): every LoRA weight takes part in every step, so DDP need not search the graph for
+        # unused parameters (the Trainer's default for a PEFT model), which costs time every step.
+        ddp_find_unused_parameters=False,
         seed=t.seed, data_seed=t.seed,
         bf16=loaded.dtype == "bfloat16", fp16=loaded.dtype == "float16",
         use_cpu=loaded.device == "cpu", dataloader_pin_memory=loaded.device == "cuda",
@@ -201,7 +205,7 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
 
-    meter = TokenMeter()
+    meter = TokenMeter(defer=loaded.device == "cuda")  # no host sync per micro-batch on a GPU
     callbacks = [StepTimer(meter), LogWriter(run.path(LOGS, TRAIN_LOG), run.path(TB), resume_step)]
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.train.early_stopping_patience))
@@ -211,7 +215,10 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
         eval_dataset=Dataset.from_list(val_rows) if val_rows and cfg.train.eval_steps else None,
         callbacks=callbacks)
     trainer.meter = meter
-    trainer.use_fused_head = fused_head_available() and loaded.device == "cuda"
+    # TRL's fused LM head never builds the full logits (4 GiB at 4 x 2048 x 128k in fp32) and logs token accuracy.
+    # Unsloth's own loss is fused too and was 5% faster under Unsloth (H200, reports/gpu_benchmark.md), so the
+    # Unsloth backend keeps it (no token-accuracy metric then).
+    trainer.use_fused_head = fused_head_available() and loaded.device == "cuda" and loaded.backend != "unsloth"
     return trainer
 
 
@@ -288,15 +295,18 @@ def run_training(cfg: Config, run: Run, *, resume: bool | str = False) -> dict:
     is none); a path resumes from that checkpoint. The HF Trainer restores the optimizer, scheduler, RNG states
     and skips the batches already seen, so a resumed run repeats no step and skips none.
     """
-    from labkit.env import seed_everything
+    from labkit.env import pick_device, seed_everything
 
     started = time.time()
+    setup(pick_device(cfg.model.device))  # under `accelerate launch`: the process group, this process's GPU
     checkpoint = _resume_from(run, resume)
     if checkpoint is None:
-        _start_fresh(run)
-        atomic_write_json(run.path(LOGS, "train_config.json"), cfg.to_dict())
+        if is_main_process():
+            _start_fresh(run)
+            atomic_write_json(run.path(LOGS, "train_config.json"), cfg.to_dict())
     else:
         check_resumable(run, cfg)
+    wait_for_everyone()
     seed_everything(cfg.train.seed)
     loaded = load_for_training(cfg)
     tokenizer, limit = loaded.tokenizer, cfg.data.max_seq_length
@@ -309,12 +319,15 @@ def run_training(cfg: Config, run: Run, *, resume: bool | str = False) -> dict:
     base_loss = _base_eval_loss(run, loaded, val_split, limit, cfg.train.batch_size, fresh=checkpoint is None)
     trainer = build_trainer(cfg, run, loaded, train_rows, val_rows, checkpoint_step(checkpoint))
     _train_guarded(trainer, run, checkpoint, cfg)
+    wait_for_everyone()  # the main process has written the whole log before anyone summarises it
     final_loss = evaluate_loss(loaded.model, tokenizer, val_split, max_length=limit,
                                batch_size=cfg.train.batch_size) if val_split else None
-    adapter = save_adapter(loaded, run)
+    adapter = save_adapter(loaded, run) if is_main_process() else run.path(ADAPTER)
     summary = _summary(cfg, run, loaded, trainer, started, base_loss, final_loss, adapter, checkpoint,
                        len(train_rows), len(val_split), dropped)
-    run.record("train_summary", summary)
+    if is_main_process():
+        run.record("train_summary", summary)
+    wait_for_everyone()
     return summary
 
 
@@ -328,8 +341,9 @@ def _base_eval_loss(run: Run, loaded: LoadedModel, val_split: list[dict], limit:
         return None
     with loaded.model.disable_adapter():
         loss = evaluate_loss(loaded.model, loaded.tokenizer, val_split, max_length=limit, batch_size=batch_size)
-    atomic_write_json(path, {"base_eval_loss": loss, "rows": len(val_split)})
-    print(f"labkit: base model validation loss {loss:.4f} ({len(val_split)} rows)")
+    if is_main_process():
+        atomic_write_json(path, {"base_eval_loss": loss, "rows": len(val_split)})
+        print(f"labkit: base model validation loss {loss:.4f} ({len(val_split)} rows)")
     return loss
 
 
@@ -339,7 +353,7 @@ def _train_guarded(trainer, run: Run, checkpoint: Path | None, cfg: Config) -> N
     try:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except TrainingDiverged as err:
-        good = quarantine_checkpoints(run, err.step)
+        good = quarantine_checkpoints(run, err.step) if is_main_process() else latest_checkpoint(run)
         keep = f"the last good checkpoint is {good}" if good else "no good checkpoint was saved before it"
         raise TrainingDiverged(err.step, f"{err}. Training stopped; {keep} (checkpoints from step {err.step} on "
                                f"were renamed nonfinite-*). Lower train.lr (now {cfg.train.lr:g}), raise "
@@ -395,6 +409,9 @@ def _summary(cfg, run, loaded, trainer, started, base_loss, final_loss, adapter,
         "last_logged_eval_loss": evals[-1]["eval_loss"] if evals else None,
         "empty_batches": trainer.meter.empty_batches,
         "backend": loaded.backend, "dtype": loaded.dtype, "device": loaded.device,
+        # Under `accelerate launch`: token counts and tokens/s are the whole job's (all processes);
+        # peak memory is the main process's.
+        "world_size": world_size(),
         "load_in_4bit": loaded.load_in_4bit, "trainable_params": loaded.params.to_dict(),
         "packing": cfg.data.packing,
         "gradient_checkpointing": bool(getattr(trainer.model, "is_gradient_checkpointing", False)),

@@ -1,0 +1,96 @@
+"""Multi-process (DDP) training through ``accelerate launch``, on 2 CPU processes over gloo.
+
+The same ``labkit/accelerate/ddp.yaml`` that runs one process per GPU runs N CPU processes where there is no
+CUDA (labkit then asks accelerate for its gloo CPU state). Two runs with the same global batch of 4 packed
+rows: 2 processes x batch 2, and one plain process x batch 4. They must see the same rows at every step, so
+the loss curves agree to float32 round-off, and the 2-process run folder must hold one copy of everything.
+The 4 steps stay inside the first epoch: at an epoch's end accelerate evens out the processes' last batches
+by repeating rows, so that one step differs from a single-process run (documented in the README).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from train_support import prepared_run
+
+REPO = Path(__file__).resolve().parents[1]
+DDP_CONFIG = REPO / "labkit" / "accelerate" / "ddp.yaml"
+# Failures of the machine rather than of labkit: no way to start or connect the 2 processes here.
+LAUNCH_TROUBLE = ("DistNetworkError", "Address already in use", "Connection refused", "No module named 'accelerate'",
+                  "Resource temporarily unavailable", "Cannot assign requested address")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _train(run: str, overrides: list[str], processes: int) -> None:
+    sets = [item for value in overrides for item in ("--set", value)]
+    cli = ["-m", "labkit.cli", "train", "--preset", "smoke", "--run", run, *sets]
+    if processes == 1:
+        command = [sys.executable, *cli]
+    else:
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(DDP_CONFIG),
+                   "--num_processes", str(processes), "--main_process_port", str(_free_port()), *cli]
+    env = {**os.environ, "TQDM_DISABLE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    if done.returncode != 0:
+        output = done.stdout + done.stderr
+        if processes > 1 and any(sign in output for sign in LAUNCH_TROUBLE):
+            pytest.skip(f"accelerate could not start {processes} CPU processes here: {output.strip()[-300:]}")
+        raise AssertionError(f"{' '.join(command)} failed ({done.returncode}):\n{output[-3000:]}")
+
+
+def _log(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "logs" / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(set(lines)), "duplicate lines in train_log.jsonl"
+    return [json.loads(line) for line in lines]
+
+
+def _train_records(records: list[dict]) -> dict[int, dict]:
+    steps = [r["step"] for r in records if r["kind"] == "train"]
+    assert steps == sorted(set(steps)), f"each step must be logged once, in order: {steps}"
+    return {r["step"]: r for r in records if r["kind"] == "train"}
+
+
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch():
+    common = {"train.max_steps": 4, "train.save_steps": 2, "train.lr": 1e-2}
+    cfg, ddp = prepared_run("ddp2", common, n_train=96, n_val=4)
+    _, single = prepared_run("single", common, n_train=96, n_val=4)
+    base = [f"data.sources={cfg.data.sources[0]}", "train.eval_steps=0",
+            *(f"{key}={value}" for key, value in common.items())]
+    _train("ddp2", [*base, "train.batch_size=2"], processes=2)      # 2 x 2 packed rows a step
+    _train("single", [*base, "train.batch_size=4"], processes=1)    # 1 x 4
+
+    summary = json.loads((ddp.path("train_summary.json")).read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 4
+    assert sorted(p.name for p in ddp.path("logs").iterdir()) == ["base_eval.json", "train_config.json",
+                                                                  "train_log.jsonl"]
+    assert len(list(ddp.path("tb").glob("events.out.tfevents.*"))) == 1
+    assert sorted(p.name for p in ddp.path("checkpoints").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert (ddp.path("adapter", "adapter_model.safetensors")).exists()
+    history = ddp.path("config_history.jsonl")
+    if history.exists():   # the CLI's overrides differ from prepared_run's config: one entry, written once
+        assert len(history.read_text().splitlines()) == 1
+
+    two, one = _train_records(_log(ddp.dir)), _train_records(_log(single.dir))
+    assert sorted(two) == sorted(one) == [1, 2, 3, 4]
+    for step in one:
+        # The same rows at the same step (token counts are summed over the 2 processes)...
+        assert two[step]["tokens"] == one[step]["tokens"], f"step {step}: different data"
+        assert two[step]["trained_tokens"] == one[step]["trained_tokens"]
+        assert two[step]["world_size"] == 2 and "tokens_per_s_per_rank" in two[step]
+        # ...so the same loss, up to the order of float32 sums (observed: equal to 1e-6).
+        assert two[step]["loss"] == pytest.approx(one[step]["loss"], abs=1e-4), f"step {step}"
+    assert summary["tokens"] == sum(r["tokens"] for r in one.values())
