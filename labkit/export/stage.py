@@ -115,6 +115,7 @@ def _reference_for_merged(base_dir, adapter_dir, merged_dir, inputs, dtype, deco
     result = parity.compare(trained_ref, parity.hf_logits(merged), inputs,
                             ppl_tolerance=parity.PPL_TOLERANCE["merged"], tie_margin=parity.TIE_MARGIN["merged"])
     result["reference_continuations"] = trained_ref.texts
+    _say("merged vs base + adapter: " + parity.summary_line(result), show)
     merged_ref = parity.reference_run(parity.hf_logits(merged), inputs, decode, parity.hf_greedy(merged))
     del merged
     gc.collect()
@@ -127,16 +128,19 @@ def _check_gguf(path: Path, outtype: str, reference, inputs, tokenizer, dtype: s
     _say(f"reading {path.name} back with transformers' GGUF loader", show)
     model = _load_hf(path.parent, dtype, gguf_file=path.name)
     checks["transformers"] = parity.compare(reference, parity.hf_logits(model), inputs, **tolerance)
+    _say(f"{path.name} (transformers) vs merged: " + parity.summary_line(checks["transformers"]), show)
     del model
     gc.collect()
     if to_gguf.llama_cpp_available():
         _say(f"reading {path.name} back with llama.cpp", show)
         llm = _load_llama_cpp(path)
         checks["llama_cpp"] = parity.compare(reference, parity.llama_cpp_logits(llm), inputs, **tolerance)
+        _say(f"{path.name} (llama.cpp) vs merged: " + parity.summary_line(checks["llama_cpp"]), show)
         del llm
         gc.collect()
     else:
-        checks["llama_cpp"] = {"skipped": "llama-cpp-python is not installed (optional extra)"}
+        checks["llama_cpp"] = {"skipped": f"not read back by llama.cpp: the check {to_gguf.LLAMA_CPP_HINT}"}
+        _say(checks["llama_cpp"]["skipped"], show)
     checks["passed"] = all(c.get("passed", True) for c in checks.values() if isinstance(c, dict))
     return checks
 
@@ -151,8 +155,7 @@ def verify_gguf(gguf_path: str | Path, merged_dir: str | Path, outtype: str, *, 
     from transformers import AutoTokenizer
 
     gguf_path, merged_dir = Path(gguf_path), Path(merged_dir)
-    if outtype not in parity.PPL_TOLERANCE:
-        raise ValueError(f"outtype={outtype!r} is invalid: use one of {', '.join(to_gguf.FORMATS)}")
+    outtype = to_gguf.check_format(outtype, "outtype")
     tokenizer = AutoTokenizer.from_pretrained(merged_dir)
     inputs = parity.build_inputs(tokenizer, held_out, max_new_tokens=max_new_tokens)
     merged = _load_hf(merged_dir, dtype)
@@ -195,13 +198,12 @@ def export_model(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | P
     from transformers import AutoTokenizer
 
     base_dir, adapter_dir, out_dir = Path(base_dir), Path(adapter_dir), Path(out_dir)
-    unknown = [f for f in formats if f not in to_gguf.FORMATS]
-    if unknown:
-        raise ValueError(f"GGUF format(s) {unknown} unknown: use {', '.join(to_gguf.FORMATS)}")
+    formats = [to_gguf.check_format(f, "formats") for f in ([formats] if isinstance(formats, str) else formats)]
     runnable = [f for f in formats if f not in to_gguf.QUANTISED_FORMATS or to_gguf.llama_cpp_available()]
     report: dict = {"base": str(base_dir), "adapter": str(adapter_dir), "started": time.time(), "outputs": {},
-                    "skipped": {f: "needs llama-cpp-python (pip install llama-cpp-python==0.3.36; compiles for "
-                                   "about 5 minutes)" for f in formats if f not in runnable}}
+                    "skipped": {f: to_gguf.LLAMA_CPP_HINT for f in formats if f not in runnable}}
+    for skipped in report["skipped"]:
+        _say(f"skipping GGUF {skipped}: it {to_gguf.LLAMA_CPP_HINT}", show_progress)
     report["resources"] = check_resources(base_dir, out_dir, runnable, max_shard_bytes)
     parity_dtype = report["resources"]["parity_dtype"]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -271,15 +273,13 @@ def run_export(cfg, run) -> dict:
     if not (adapter / "adapter_config.json").exists():
         raise FileNotFoundError(f"run {run.name!r} has no trained adapter ({adapter} is missing): run notebook 02 "
                                 f"or `labkit train --run {run.name}` first")
-    formats = list(DEFAULT_FORMATS) + (["q4_k_m"] if to_gguf.llama_cpp_available() else [])
+    formats = [*DEFAULT_FORMATS, "q4_k_m"]  # q4_k_m is skipped, and said so, without llama-cpp-python
     try:
         report = export_model(resolve(cfg.model.name), adapter, run.path("export"), formats=formats,
                               held_out=_held_out(run))
     except ParityFailed:
         run.record("export", {**_saved_report(run), "passed": False})
         raise
-    if "q4_k_m" not in formats:
-        report["skipped"]["q4_k_m"] = "needs llama-cpp-python (optional; compiles llama.cpp for about 5 minutes)"
     run.record("export", report)
     return report
 

