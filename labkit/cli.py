@@ -187,6 +187,9 @@ def _stage(module: str, function: str, extra: Callable = lambda args: {}) -> Cal
         import importlib
 
         config = load_config(args.preset, args.overrides)  # bad settings fail first, with one clear line
+        from labkit.env import import_unsloth_early
+
+        import_unsloth_early(config.model.backend)  # on a GPU with Unsloth: before transformers is imported
         try:
             target = getattr(importlib.import_module(f"labkit.{module}"), function)
         except (ImportError, AttributeError):

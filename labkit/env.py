@@ -50,6 +50,24 @@ def device_summary() -> dict[str, object]:
     return info
 
 
+def import_unsloth_early(backend: str = "auto") -> bool:
+    """Import Unsloth before transformers / TRL / PEFT when it will be used: it patches them on import and warns
+    that some optimisations are lost otherwise. Does nothing on CPU, without Unsloth, or with backend=transformers.
+    Notebooks call it through :func:`labkit.notebook.start`, the CLI before its training stages."""
+    import importlib.util
+    import sys
+
+    if backend == "transformers" or "unsloth" in sys.modules or importlib.util.find_spec("unsloth") is None:
+        return "unsloth" in sys.modules
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    import unsloth  # noqa: F401
+
+    return True
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) so that every random step repeats."""
     import numpy as np

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labkit.config import Config, load_config
-from labkit.env import banner, seed_everything
+from labkit.env import banner, import_unsloth_early, seed_everything
 from labkit.runs import Run
 
 
@@ -13,6 +13,7 @@ def start(preset: str, run_name: str, overrides: list[str] | dict | None = None)
     Each notebook calls this itself, so a notebook works after a kernel restart from the files alone.
     """
     config = load_config(preset, overrides)
+    import_unsloth_early(config.model.backend)  # on a GPU with Unsloth: before anything imports transformers
     run = Run.open(run_name, config)
     seed_everything(config.train.seed)
     print(banner(seed=config.train.seed))

@@ -35,9 +35,11 @@ from pathlib import Path
 LLAMA_3_2_1B = {"hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8,
                 "intermediate_size": 8192, "vocab_size": 128256, "tie_word_embeddings": True,
                 "rope_theta": 500000.0, "max_position_embeddings": 8192}
+LLAMA_3_2_3B = {**LLAMA_3_2_1B, "hidden_size": 3072, "num_hidden_layers": 28, "num_attention_heads": 24}
 TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
         "intermediate_size": 128, "vocab_size": 49152, "tie_word_embeddings": True, "max_position_embeddings": 512}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+SHAPES = {"1b": LLAMA_3_2_1B, "3b": LLAMA_3_2_3B, "tiny": TINY}
 PEAK_TFLOPS = {"H200": 790.0, "H100": 990.0}   # dense bf16, SXM
 
 
@@ -47,6 +49,8 @@ class Case:
     backend: str            # "unsloth" or "transformers"
     four_bit: bool
     bare: bool = False      # a hand-written Unsloth loop instead of labkit
+    plain: bool = False     # plain transformers + PEFT in a hand-written loop (the field's baseline, no labkit)
+    trl_only: bool = False  # Unsloth + TRL SFTTrainer as in Unsloth's notebooks (no labkit)
     own_loss: bool = False  # labkit with the model's own loss instead of TRL's fused LM head
     cuda_only: bool = True
     variants: tuple = ()
@@ -55,18 +59,26 @@ class Case:
 CASES = {
     "labkit-unsloth-bf16": Case("labkit on Unsloth, bf16 LoRA", "unsloth", False),
     "bare-unsloth-bf16": Case("bare Unsloth loop, bf16 LoRA (no labkit)", "unsloth", False, bare=True),
-    "labkit-hf-bf16": Case("labkit on transformers + PEFT, bf16 LoRA (SDPA)", "transformers", False, cuda_only=False),
+    "plain-hf-bf16": Case("plain transformers + PEFT loop, bf16 LoRA (no labkit)", "transformers", False, plain=True,
+                          cuda_only=False),
     "labkit-unsloth-qlora": Case("labkit on Unsloth, QLoRA (nf4)", "unsloth", True),
+    "plain-hf-qlora": Case("plain transformers + PEFT loop, QLoRA (bnb nf4, double quant; no labkit)", "transformers",
+                           True, plain=True),
+    "labkit-hf-bf16": Case("labkit on transformers + PEFT, bf16 LoRA (SDPA)", "transformers", False, cuda_only=False),
     "labkit-hf-qlora": Case("labkit on transformers + PEFT, QLoRA (bnb nf4, double quant)", "transformers", True),
+    "unsloth-trl-bf16": Case("Unsloth + TRL SFTTrainer, bf16 LoRA (Unsloth's notebook recipe, no labkit)", "unsloth",
+                             False, trl_only=True),
 }
+LABKIT_LOGGING_STEPS = 10   # the GPU presets' value (labkit/presets/colab-*.yaml)
 TRAINING_MARKER = "labkit-bench: model loaded, training"
 # Variants of a labkit case, as suffixes of its name (``labkit-unsloth-bf16:padded:log10``): diagnostics that
 # attribute labkit's overhead; none changes what the product does unless asked for.
 VARIANTS = {
     "ownloss": "model's own loss (no TRL fused LM head)",   # also the automatic retry when training fails
+    "fusedhead": "TRL's fused LM head (labkit's default before: Unsloth keeps its own loss now)",
     "padded": "padded batches (UNSLOTH_DISABLE_AUTO_PADDING_FREE=1)",
-    "log10": "train.logging_steps=10",
-    "nocheck": "DIAGNOSTIC: labkit's per-step adapter NaN check skipped",
+    "log1": "train.logging_steps=1",
+    "nocheck": "DIAGNOSTIC: labkit's adapter NaN check skipped",
 }
 OWN_LOSS = ":ownloss"
 
@@ -78,8 +90,8 @@ def case_for(name: str) -> Case:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"{name}: unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
-    if variants and base.bare:
-        raise ValueError(f"{name}: the bare loop has no labkit variants")
+    if variants and (base.bare or base.plain or base.trl_only):
+        raise ValueError(f"{name}: only labkit cases have variants")
     if not variants:
         return base
     label = base.label + "; " + "; ".join(VARIANTS[v] for v in variants)
@@ -94,7 +106,7 @@ def build_model(args) -> dict:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    shape = TINY if args.tiny else LLAMA_3_2_1B
+    shape = SHAPES[args.shape]
     config = LlamaConfig(**shape, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)
@@ -130,7 +142,7 @@ def bench_overrides(args, case: Case) -> dict:
             "lora.target_modules": TARGETS, "train.batch_size": args.batch_size, "train.grad_accum": 1,
             "train.max_steps": args.warmup + args.steps, "train.lr": 2e-4, "train.lr_scheduler": "constant",
             "train.warmup_ratio": 0.0, "train.gradient_checkpointing": True, "train.optim": "adamw_torch",
-            "train.eval_steps": 0, "train.save_steps": 0, "train.logging_steps": 1,
+            "train.eval_steps": 0, "train.save_steps": 0, "train.logging_steps": LABKIT_LOGGING_STEPS,
             "train.early_stopping_patience": 0}
 
 
@@ -175,8 +187,8 @@ def case_labkit(args, case: Case) -> dict:
     from labkit.train import build_trainer
 
     overrides = bench_overrides(args, case)
-    if "log10" in case.variants:
-        overrides["train.logging_steps"] = 10
+    if "log1" in case.variants:
+        overrides["train.logging_steps"] = 1
     if "nocheck" in case.variants:
         import labkit.callbacks
 
@@ -191,6 +203,8 @@ def case_labkit(args, case: Case) -> dict:
     trainer = build_trainer(cfg, run, loaded, rows, [])
     if case.own_loss:
         trainer.use_fused_head = False
+    if "fusedhead" in case.variants:
+        trainer.use_fused_head = True
     stamps: list[float] = []
     trainer.add_callback(_wall_clock_callback(stamps))
     print(TRAINING_MARKER, flush=True)
@@ -198,10 +212,11 @@ def case_labkit(args, case: Case) -> dict:
     logged = [r for r in read_log(run.path("logs", "train_log.jsonl")) if r.get("kind") == "train"]
     step_tokens = args.batch_size * args.seq_len   # every row is full length: no padding
     result = _result(args, stamps, [step_tokens] * len(stamps), load_memory)
-    timed = [r for r in logged if r["step"] > args.warmup]
-    if cfg.train.logging_steps == 1:   # one record per step: labkit's own in-step timing of the same steps
-        if any(r["tokens"] != step_tokens for r in logged):
-            raise RuntimeError(f"labkit counted {[r['tokens'] for r in logged]} tokens a step; expected {step_tokens}")
+    if any(r["tokens"] != step_tokens * _window(logged, i) for i, r in enumerate(logged)):
+        raise RuntimeError(f"labkit counted {[r['tokens'] for r in logged]} tokens per logged window; expected "
+                           f"{step_tokens} a step")
+    timed = [r for i, r in enumerate(logged) if r["step"] - _window(logged, i) >= args.warmup]
+    if timed:   # labkit's own in-step timing (step begin to step end) of the logged windows after the warm-up
         result["labkit_logged_tokens_per_s"] = (sum(r["tokens"] for r in timed)
                                                 / sum(r["step_seconds"] for r in timed))
     result.update(describe=loaded.describe(), fused_head=trainer.use_fused_head,
@@ -209,6 +224,11 @@ def case_labkit(args, case: Case) -> dict:
                   attention=getattr(loaded.model.config, "_attn_implementation", None),
                   gradient_checkpointing=bool(getattr(trainer.model, "is_gradient_checkpointing", False)))
     return result
+
+
+def _window(logged: list[dict], index: int) -> int:
+    """How many optimizer steps the logged record ``index`` covers."""
+    return logged[index]["step"] - (logged[index - 1]["step"] if index else 0)
 
 
 def case_bare_unsloth(args, case: Case) -> dict:
@@ -221,28 +241,93 @@ def case_bare_unsloth(args, case: Case) -> dict:
     model = FastLanguageModel.get_peft_model(model, r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
                                              target_modules=TARGETS, bias="none", random_state=42,
                                              use_gradient_checkpointing="unsloth", max_seq_length=args.seq_len)
+    return _hand_loop(args, model, "bare Unsloth loop")
+
+
+def case_plain_hf(args, case: Case) -> dict:
+    """The field's baseline without labkit: transformers + PEFT as their docs show it (SDPA, gradient
+    checkpointing, ``prepare_model_for_kbit_training`` for QLoRA, the model's own loss over full logits)."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    on_gpu = args.device == "cuda"
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16) if case.four_bit else None
+    model = AutoModelForCausalLM.from_pretrained(
+        args.model_dir, dtype=torch.bfloat16 if on_gpu else torch.float32, attn_implementation="sdpa",
+        quantization_config=quant, device_map={"": 0} if on_gpu else None)
+    checkpointing = {"gradient_checkpointing_kwargs": {"use_reentrant": False}}
+    if case.four_bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True, **checkpointing)
+    else:
+        model.gradient_checkpointing_enable(**checkpointing)
+        model.enable_input_require_grads()
+    model.config.use_cache = False
+    model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
+                                             target_modules=TARGETS, bias="none", task_type="CAUSAL_LM"))
+    return _hand_loop(args, model, "plain transformers + PEFT loop")
+
+
+def _hand_loop(args, model, describe: str) -> dict:
+    """AdamW over the trainable weights, grad clipping 1.0, one full batch a step, timed like the labkit cases."""
+    import torch
+
     load_memory = memory()
-    torch.cuda.reset_peak_memory_stats()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=2e-4)
     rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
+    device = next(p.device for p in params)
     stamps, tokens, loss = [], [], None
     for step in range(args.warmup + args.steps):
         chunk = rows[step * args.batch_size:(step + 1) * args.batch_size]
-        ids = torch.tensor([r["input_ids"] for r in chunk], device="cuda")
+        ids = torch.tensor([r["input_ids"] for r in chunk], device=device)
         loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        float(loss)  # the Trainer reads the loss every step too
+        float(loss)  # read the loss every step, as a training script that prints it does
         _sync()
         stamps.append(time.perf_counter())
         tokens.append(ids.numel())
     result = _result(args, stamps, tokens, load_memory)
-    result.update(describe="bare Unsloth loop", final_loss=float(loss),
-                  trainable_params=sum(p.numel() for p in params))
+    result.update(describe=describe, final_loss=float(loss), trainable_params=sum(p.numel() for p in params))
+    return result
+
+
+def case_unsloth_trl(args, case: Case) -> dict:
+    """Unsloth's own notebook recipe: FastLanguageModel + TRL's SFTTrainer, no labkit (splits labkit's overhead
+    into what the Trainer costs and what labkit adds on top of it)."""
+    import torch
+    from unsloth import FastLanguageModel  # noqa: I001  (before TRL: Unsloth patches it on import)
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = FastLanguageModel.from_pretrained(model_name=args.model_dir, max_seq_length=args.seq_len,
+                                                         dtype=torch.bfloat16, load_in_4bit=case.four_bit)
+    model = FastLanguageModel.get_peft_model(model, r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
+                                             target_modules=TARGETS, bias="none", random_state=42,
+                                             use_gradient_checkpointing="unsloth", max_seq_length=args.seq_len)
+    load_memory = memory()
+    torch.cuda.reset_peak_memory_stats()
+    rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
+    config = SFTConfig(output_dir=tempfile.mkdtemp(prefix="labkit-bench-trl-"), per_device_train_batch_size=args.batch_size,
+                       max_steps=args.warmup + args.steps, learning_rate=2e-4, lr_scheduler_type="constant",
+                       optim="adamw_torch", max_grad_norm=1.0, bf16=True, logging_steps=LABKIT_LOGGING_STEPS,
+                       save_strategy="no", report_to="none", max_length=args.seq_len, packing=False, seed=42)
+    trainer = SFTTrainer(model=model, processing_class=tokenizer, args=config,
+                         train_dataset=Dataset.from_list([{"input_ids": r["input_ids"]} for r in rows]))
+    stamps: list[float] = []
+    trainer.add_callback(_wall_clock_callback(stamps))
+    print(TRAINING_MARKER, flush=True)
+    trainer.train()
+    result = _result(args, stamps, [args.batch_size * args.seq_len] * len(stamps), load_memory)
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    result.update(describe="Unsloth + TRL SFTTrainer", final_loss=losses[-1] if losses else float("nan"))
     return result
 
 
@@ -287,7 +372,7 @@ def _shared_flags(args) -> list[str]:
     flags = ["--out", str(args.out), "--model-dir", args.model_dir, "--tokenizer", str(args.tokenizer), "--device", args.device,
              "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
              "--seq-len", str(args.seq_len), "--rank", str(args.rank)]
-    return flags + (["--tiny"] if args.tiny else [])
+    return flags + ["--shape", args.shape]
 
 
 def mfu(tokens_per_s: float | None, flops_per_token: float, peak_tflops: float | None) -> float | None:
@@ -324,28 +409,30 @@ def _num(value) -> str:
 
 
 def _ratios(results: dict[str, dict]) -> list[str]:
-    """The targets: Unsloth >= 1.8x (bf16) / 4x (QLoRA) transformers' tokens/s at <= 35% of its memory;
-    labkit's overhead vs the bare Unsloth loop <= 5%."""
-    def ok(name):
-        return "tokens_per_s" in results.get(name, {}) or "tokens_per_s" in results.get(name + OWN_LOSS, {})
-
+    """The targets: labkit on Unsloth >= 1.8x (bf16) / 4x (QLoRA) the tokens/s of plain transformers + PEFT, at
+    <= 35% of its peak memory; labkit's overhead vs the bare Unsloth loop <= 5%. Also, for information, the same
+    ratios against labkit's own transformers path, and the overhead against Unsloth's notebook recipe."""
     def result(name):
-        return results[name] if "tokens_per_s" in results.get(name, {}) else results[name + OWN_LOSS]
-
-    def peak(name):
-        return result(name)["train_memory"].get("max_allocated_gib")
+        if "tokens_per_s" in results.get(name, {}):
+            return results[name]
+        return results.get(name + OWN_LOSS) if "tokens_per_s" in results.get(name + OWN_LOSS, {}) else None
 
     lines = []
-    for fast, slow, target in (("labkit-unsloth-bf16", "labkit-hf-bf16", 1.8),
-                               ("labkit-unsloth-qlora", "labkit-hf-qlora", 4.0)):
-        if ok(fast) and ok(slow):
-            speed = result(fast)["tokens_per_s"] / result(slow)["tokens_per_s"]
-            mem = peak(fast) / peak(slow) if peak(slow) else None
-            lines.append(f"- {fast} vs {slow}: {speed:.2f}x tokens/s (target >= {target}x); peak allocated "
-                         f"{'-' if mem is None else f'{100 * mem:.0f}%'} of it (target <= 35%)")
-    if ok("labkit-unsloth-bf16") and ok("bare-unsloth-bf16"):
-        overhead = 1 - result("labkit-unsloth-bf16")["tokens_per_s"] / result("bare-unsloth-bf16")["tokens_per_s"]
-        lines.append(f"- labkit overhead vs bare Unsloth (bf16): {100 * overhead:.1f}% fewer tokens/s (target <= 5%)")
+    for fast, slow, target in (("labkit-unsloth-bf16", "plain-hf-bf16", 1.8), ("labkit-unsloth-qlora", "plain-hf-qlora", 4.0),
+                               ("labkit-unsloth-bf16", "labkit-hf-bf16", None),
+                               ("labkit-unsloth-qlora", "labkit-hf-qlora", None)):
+        a, b = result(fast), result(slow)
+        if a and b:
+            speed = a["tokens_per_s"] / b["tokens_per_s"]
+            mem_a, mem_b = a["train_memory"].get("max_allocated_gib"), b["train_memory"].get("max_allocated_gib")
+            mem = f"{100 * mem_a / mem_b:.0f}%" if mem_a and mem_b else "-"
+            goal = f" (target >= {target}x; memory <= 35%)" if target else " (for information)"
+            lines.append(f"- {fast} vs {slow}: {speed:.2f}x tokens/s, peak allocated {mem} of it{goal}")
+    for reference, goal in (("bare-unsloth-bf16", " (target <= 5%)"), ("unsloth-trl-bf16", " (for information)")):
+        a, b = result("labkit-unsloth-bf16"), result(reference)
+        if a and b:
+            overhead = 1 - a["tokens_per_s"] / b["tokens_per_s"]
+            lines.append(f"- labkit overhead vs {reference}: {100 * overhead:.1f}% fewer tokens/s{goal}")
     return lines
 
 
@@ -402,7 +489,9 @@ def run_child(args) -> None:
         print(json.dumps(build_model(args)))
         return
     case = case_for(args.child)
-    print(json.dumps(case_bare_unsloth(args, case) if case.bare else case_labkit(args, case), default=str))
+    runner = (case_bare_unsloth if case.bare else case_plain_hf if case.plain else case_unsloth_trl if case.trl_only
+              else case_labkit)
+    print(json.dumps(runner(args, case), default=str))
 
 
 def parse_args(argv: list[str] | None):
@@ -411,9 +500,10 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--tokenizer", type=Path, required=True, help="a folder with a tokenizer (see the docstring)")
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     parser.add_argument("--model-dir", type=Path, help="where the random model is saved (default: <out>/model)")
-    parser.add_argument("--tiny", action="store_true", help="a 2-layer toy shape (for a CPU smoke run)")
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--shape", default="1b", choices=sorted(SHAPES), help="Llama-3.2-1B / 3B shape, or tiny")
+    parser.add_argument("--tiny", action="store_true", help="same as --shape tiny (a 2-layer toy, CPU smoke run)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=2048)
     parser.add_argument("--rank", type=int, default=16)
@@ -429,7 +519,8 @@ def parse_args(argv: list[str] | None):
         except (KeyError, ValueError) as err:
             parser.error(f"case {name!r}: {err}; cases are {', '.join(CASES)}, variants :{', :'.join(VARIANTS)}")
     args.model_dir = str(args.model_dir or args.out / "model")
-    args.vocab = (TINY if args.tiny else LLAMA_3_2_1B)["vocab_size"]
+    args.shape = "tiny" if args.tiny else args.shape
+    args.vocab = SHAPES[args.shape]["vocab_size"]
     return args
 
 
