@@ -157,7 +157,7 @@ def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
         raise ConfigError(f"train.early_stopping_patience keeps the best checkpoint, so train.save_steps "
                           f"({save_steps}) must be a multiple of train.eval_steps ({t.eval_steps})")
     micro_batch, accumulate = packed_micro_batches(cfg, loaded)
-    return SFTConfig(
+    config = SFTConfig(
         output_dir=str(run.path(CHECKPOINTS)),
         num_train_epochs=t.epochs, max_steps=t.max_steps or -1,
         per_device_train_batch_size=micro_batch, per_device_eval_batch_size=t.batch_size,
@@ -182,6 +182,20 @@ def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
         max_length=cfg.data.max_seq_length, packing=cfg.data.packing, packing_strategy="bfd",
         eval_packing=False, assistant_only_loss=False, completion_only_loss=False,
     )
+    one_gpu_without_launcher(config)
+    return config
+
+
+def one_gpu_without_launcher(args) -> None:
+    """One process that sees several GPUs: the Trainer would wrap the model in ``nn.DataParallel``, which TRL
+    refuses (found on a 2-GPU machine) and which is slower than DDP anyway. Train on the current GPU instead and
+    say how to use them all (``accelerate launch``; README, multi-GPU)."""
+    if world_size() > 1 or args.n_gpu <= 1:
+        return
+    print(f"labkit: {args.n_gpu} GPUs are visible to this one process; training on {args.device} only. To train "
+          f"on all of them: accelerate launch --config_file labkit/accelerate/ddp.yaml --num_processes {args.n_gpu} "
+          "-m labkit.cli train --preset ... --run ...")
+    args._n_gpu = 1  # n_gpu is computed once (cached device setup); the Trainer reads it from here
 
 
 FLASH_ATTENTION = ("flash_attention_2", "flash_attention_3")

@@ -75,3 +75,17 @@ def test_immediate_guard_checks_weights_every_step():
     step_end(timer, 1)
     with pytest.raises(TrainingDiverged, match="adapter weights.*step 2"):
         step_end(timer, 2, model=Adapter(float("nan")))
+
+
+def test_one_process_seeing_two_gpus_trains_on_one(capsys):
+    from types import SimpleNamespace
+
+    from labkit.train import one_gpu_without_launcher
+
+    args = SimpleNamespace(n_gpu=2, _n_gpu=2, device="cuda:0")
+    one_gpu_without_launcher(args)
+    assert args._n_gpu == 1
+    assert "accelerate launch" in capsys.readouterr().out
+    single = SimpleNamespace(n_gpu=1, _n_gpu=1, device="cuda:0")
+    one_gpu_without_launcher(single)
+    assert single._n_gpu == 1
