@@ -316,6 +316,7 @@ def case_unsloth_trl(args, case: Case) -> dict:
     torch.cuda.reset_peak_memory_stats()
     rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
     config = SFTConfig(output_dir=tempfile.mkdtemp(prefix="labkit-bench-trl-"), per_device_train_batch_size=args.batch_size,
+                       gradient_accumulation_steps=1,  # Unsloth's SFTConfig would default to 2
                        max_steps=args.warmup + args.steps, learning_rate=2e-4, lr_scheduler_type="constant",
                        optim="adamw_torch", max_grad_norm=1.0, bf16=True, logging_steps=LABKIT_LOGGING_STEPS,
                        save_strategy="no", report_to="none", max_length=args.seq_len, packing=False, seed=42)
