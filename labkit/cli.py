@@ -29,6 +29,10 @@ def _stage_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def _emit(result, as_json: bool) -> None:
+    from labkit.distributed import is_main_process
+
+    if not is_main_process():  # under `accelerate launch` every process runs the command; one prints its result
+        return
     if as_json:
         print(json.dumps(result, default=str, sort_keys=True))
     elif isinstance(result, dict):

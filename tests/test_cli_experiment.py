@@ -156,3 +156,14 @@ def test_reference_report_only_writes_every_reference_report(tmp_path, monkeypat
     assert "Run time: 1 min" in demo_summary
     assert not (tmp_path / "reports" / "cpu-demo" / "data_size.png").exists() and "Skipped" not in demo_summary
     assert "Finished: 0 of 6 runs." in (tmp_path / "reports" / "data-size" / "summary.md").read_text()
+
+
+def test_only_the_main_process_prints_a_command_result(capsys, monkeypatch):
+    from labkit.cli import _emit
+
+    monkeypatch.setenv("RANK", "1")
+    _emit({"loss": 1.0}, as_json=True)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("RANK", "0")
+    _emit({"loss": 1.0}, as_json=True)
+    assert '"loss": 1.0' in capsys.readouterr().out
