@@ -157,7 +157,13 @@ class Experiment:
         return list(self._cells)
 
     def config(self, cell: Cell) -> Config:
-        return load_config(self.preset, {**dict(_override_items(self.overrides)), **cell.overrides()})
+        return load_config(self.preset, {**dict(self.override_items()), **cell.overrides()})
+
+    def override_items(self) -> list[tuple[str, Any]]:
+        """The settings every cell shares, as (key, value) pairs (``overrides`` may be a dict or "k=v" strings)."""
+        if isinstance(self.overrides, dict):
+            return list(self.overrides.items())
+        return [tuple(o.split("=", 1)) for o in self.overrides]
 
     def open_run(self, cell: Cell) -> Run:
         return Run.open(cell.run_name, self.configs[cell.run_name], root=self.root)
@@ -228,7 +234,7 @@ class Experiment:
         for key, values in self.grid.items():
             parts += ["--grid", f"{key}={','.join(map(_cli_value, values))}"]
         parts += ["--seeds", ",".join(map(str, self.seeds))]
-        for key, value in _override_items(self.overrides):
+        for key, value in self.override_items():
             parts += ["--set", f"{key}={_cli_value(value)}"]
         return shlex.join(parts)
 
@@ -277,10 +283,6 @@ class Experiment:
 
 def _cli_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _override_items(overrides: dict | list) -> list[tuple[str, Any]]:
-    return list(overrides.items()) if isinstance(overrides, dict) else [tuple(o.split("=", 1)) for o in overrides]
 
 
 def machine() -> dict:

@@ -788,8 +788,7 @@ def experiment_markdown(experiment, records: list[dict], status: dict[str, str],
                         skipped: dict[str, str], commands: list[str], title: str | None = None) -> str:
     keys = list(experiment.grid)
     grid_text = "; ".join(f"`{k}` = {', '.join(map(_short, v))}" for k, v in experiment.grid.items())
-    overrides = experiment.overrides.items() if isinstance(experiment.overrides, dict) else [
-        o.split("=", 1) for o in experiment.overrides]
+    overrides = experiment.override_items()
     lines = [f"# Experiment `{experiment.name}`", ""] + ([title, ""] if title else [])
     lines += [f"Grid: {grid_text}; seeds {', '.join(map(str, experiment.seeds))}; preset `{experiment.preset}`"
               + "".join(f", `{k}={v}`" for k, v in overrides) + ".",

@@ -231,16 +231,22 @@ def _window(logged: list[dict], index: int) -> int:
     return logged[index]["step"] - (logged[index - 1]["step"] if index else 0)
 
 
-def case_bare_unsloth(args, case: Case) -> dict:
-    """The reference without labkit: Unsloth's loader and adapter, AdamW, a plain loop."""
+def _unsloth_model(args, case: Case):
+    """(model, tokenizer) from Unsloth's own loader and adapter, as its notebooks write them (no labkit)."""
     import torch
     from unsloth import FastLanguageModel
 
-    model, _ = FastLanguageModel.from_pretrained(model_name=args.model_dir, max_seq_length=args.seq_len,
-                                                 dtype=torch.bfloat16, load_in_4bit=case.four_bit)
+    model, tokenizer = FastLanguageModel.from_pretrained(model_name=args.model_dir, max_seq_length=args.seq_len,
+                                                         dtype=torch.bfloat16, load_in_4bit=case.four_bit)
     model = FastLanguageModel.get_peft_model(model, r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
                                              target_modules=TARGETS, bias="none", random_state=42,
                                              use_gradient_checkpointing="unsloth", max_seq_length=args.seq_len)
+    return model, tokenizer
+
+
+def case_bare_unsloth(args, case: Case) -> dict:
+    """The reference without labkit: Unsloth's loader and adapter, AdamW, a plain loop."""
+    model, _ = _unsloth_model(args, case)
     return _hand_loop(args, model, "bare Unsloth loop")
 
 
@@ -303,15 +309,11 @@ def case_unsloth_trl(args, case: Case) -> dict:
     """Unsloth's own notebook recipe: FastLanguageModel + TRL's SFTTrainer, no labkit (splits labkit's overhead
     into what the Trainer costs and what labkit adds on top of it)."""
     import torch
-    from unsloth import FastLanguageModel  # noqa: I001  (before TRL: Unsloth patches it on import)
+    import unsloth  # noqa: F401,I001  (before TRL: Unsloth patches it on import)
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    model, tokenizer = FastLanguageModel.from_pretrained(model_name=args.model_dir, max_seq_length=args.seq_len,
-                                                         dtype=torch.bfloat16, load_in_4bit=case.four_bit)
-    model = FastLanguageModel.get_peft_model(model, r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.0,
-                                             target_modules=TARGETS, bias="none", random_state=42,
-                                             use_gradient_checkpointing="unsloth", max_seq_length=args.seq_len)
+    model, tokenizer = _unsloth_model(args, case)
     load_memory = memory()
     torch.cuda.reset_peak_memory_stats()
     rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
