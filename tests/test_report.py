@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import statistics
 from pathlib import Path
@@ -192,6 +193,19 @@ def test_inference_and_analysis_notebooks_run_before_any_training(tmp_path):
     assert "skipping figure 'metrics'" in output
     assert run.path("inference", "side_by_side.jsonl").exists()
     assert run.path("report", "summary.md").exists()  # notebook 05 writes its report into the run folder
+
+
+@pytest.mark.notebooks
+def test_analysis_notebook_renders_every_plot_from_fabricated_run_records(runs_root):
+    """Notebook 05 reads only files that runs wrote: on fabricated runs (no model anywhere) it saves every figure."""
+    from labkit.nbrun import run_notebooks
+
+    run = Run.existing("size-limit_8-s1", root=runs_root)
+    assert os.environ["LABKIT_RUNS"] == str(runs_root)  # the notebook's kernel sees the fabricated runs
+    run_notebooks("smoke", run, overrides=["data.limit=8", "train.seed=1"], only=["05"], progress=False)
+    for stem in ("loss_curves", "metrics", "throughput_memory", "model_size", "data_size", "lora_vs_rslora"):
+        assert run.path("report", f"{stem}.png").exists() and run.path("report", f"{stem}.svg").exists(), stem
+    assert "size-limit_32-s2" in run.path("report", "summary.md").read_text()  # cross-run table: all runs
 
 
 # ------------------------------------------------------------------ experiment reports
