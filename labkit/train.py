@@ -214,6 +214,22 @@ def packed_micro_batches(cfg: Config, loaded: LoadedModel) -> tuple[int, int]:
     return t.batch_size, t.grad_accum
 
 
+# Under Unsloth, padded batches run each decoder block as one compiled region; padding-free (varlen) batches,
+# which Unsloth picks by default on H100 / H200, run the blocks eagerly. When padding wastes (almost) nothing
+# the padded batches are the same work, faster (reports/gpu_benchmark.md, "labkit's overhead on Unsloth").
+PADDED_MAX_WASTE = 0.05
+
+
+def padding_is_free(cfg: Config, loaded: LoadedModel, rows: list[dict], micro_batch: int) -> bool:
+    """True when Unsloth should pad rather than go padding-free: unpacked rows whose padded micro-batches waste
+    at most ``PADDED_MAX_WASTE`` of their tokens in the worst case (shortest row / longest row), or micro-batches
+    of one row. Other backends keep TRL's default (padded unless packing)."""
+    if loaded.backend != "unsloth" or cfg.data.packing or not rows:
+        return False
+    lengths = [len(row["input_ids"]) for row in rows]
+    return micro_batch == 1 or min(lengths) >= (1 - PADDED_MAX_WASTE) * max(lengths)
+
+
 def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[dict], val_rows: list[dict],
                   resume_step: int = 0):
     from datasets import Dataset
@@ -223,8 +239,11 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
     callbacks = [StepTimer(meter), LogWriter(run.path(LOGS, TRAIN_LOG), run.path(TB), resume_step)]
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.train.early_stopping_patience))
+    args = sft_config(cfg, run, loaded)
+    if padding_is_free(cfg, loaded, train_rows, args.per_device_train_batch_size):
+        args.padding_free = False  # explicit: Unsloth then pads instead of choosing padding-free itself
     trainer = _trainer_class()(
-        model=loaded.model, args=sft_config(cfg, run, loaded), processing_class=loaded.tokenizer,
+        model=loaded.model, args=args, processing_class=loaded.tokenizer,
         train_dataset=Dataset.from_list(train_rows),
         eval_dataset=Dataset.from_list(val_rows) if val_rows and cfg.train.eval_steps else None,
         callbacks=callbacks)

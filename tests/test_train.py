@@ -186,3 +186,22 @@ def test_packing_keeps_attention_inside_each_example(tiny_model):
             torch.testing.assert_close(packed[a:b], alone, rtol=1e-4, atol=1e-4)
     summary = run_training(cfg, run)
     assert summary["packing"] and summary["steps"] == 2
+
+
+# ------------------------------------------------------------------ padded or padding-free batches under Unsloth
+
+def test_unsloth_pads_only_where_padding_wastes_almost_nothing():
+    from types import SimpleNamespace
+
+    from labkit.train import padding_is_free
+
+    unsloth = SimpleNamespace(backend="unsloth")
+    unpacked = smoke_config({"data.packing": False})
+    rows = lambda *lengths: [{"input_ids": [1] * n} for n in lengths]  # noqa: E731
+    assert padding_is_free(unpacked, unsloth, rows(2048, 2048, 2048), micro_batch=4)
+    assert padding_is_free(unpacked, unsloth, rows(2000, 2048), micro_batch=4)        # at most 2.3% padding
+    assert not padding_is_free(unpacked, unsloth, rows(300, 2048), micro_batch=4)     # Unsloth decides
+    assert padding_is_free(unpacked, unsloth, rows(300, 2048), micro_batch=1)         # one row: no padding
+    # Packed rows are padding-free by construction; transformers keeps TRL's default (padded).
+    assert not padding_is_free(smoke_config({"data.packing": True}), unsloth, rows(2048, 2048), micro_batch=4)
+    assert not padding_is_free(unpacked, SimpleNamespace(backend="transformers"), rows(2048, 2048), micro_batch=4)
