@@ -71,12 +71,11 @@ CASES = {
 }
 LABKIT_LOGGING_STEPS = 10   # the GPU presets' value (labkit/presets/colab-*.yaml)
 TRAINING_MARKER = "labkit-bench: model loaded, training"
-# Variants of a labkit case, as suffixes of its name (``labkit-unsloth-bf16:padded:log10``): diagnostics that
+# Variants of a labkit case, as suffixes of its name (``labkit-unsloth-bf16:fusedhead:log1``): diagnostics that
 # attribute labkit's overhead; none changes what the product does unless asked for.
 VARIANTS = {
     "ownloss": "model's own loss (no TRL fused LM head)",   # also the automatic retry when training fails
     "fusedhead": "TRL's fused LM head (labkit's default before: Unsloth keeps its own loss now)",
-    "padded": "padded batches (UNSLOTH_DISABLE_AUTO_PADDING_FREE=1)",
     "log1": "train.logging_steps=1",
     "nocheck": "DIAGNOSTIC: labkit's adapter NaN check skipped",
 }
@@ -220,6 +219,7 @@ def case_labkit(args, case: Case) -> dict:
         result["labkit_logged_tokens_per_s"] = (sum(r["tokens"] for r in timed)
                                                 / sum(r["step_seconds"] for r in timed))
     result.update(describe=loaded.describe(), fused_head=trainer.use_fused_head,
+                  padding_free=bool(getattr(trainer.args, "padding_free", False)),
                   final_loss=logged[-1]["loss"], trainable_params=loaded.params.trainable,
                   attention=getattr(loaded.model.config, "_attn_implementation", None),
                   gradient_checkpointing=bool(getattr(trainer.model, "is_gradient_checkpointing", False)))
@@ -276,19 +276,26 @@ def case_plain_hf(args, case: Case) -> dict:
 
 
 def _hand_loop(args, model, describe: str) -> dict:
-    """AdamW over the trainable weights, grad clipping 1.0, one full batch a step, timed like the labkit cases."""
+    rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
+    return {**hand_loop(args, model, rows), "describe": describe}
+
+
+def hand_loop(args, model, rows: list[dict]) -> dict:
+    """AdamW over the trainable weights, grad clipping 1.0, one full batch of ``rows`` a step, timed like the
+    labkit cases (also ``labkit.bench.gpu_overhead``'s bare segments)."""
     import torch
 
     load_memory = memory()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+    if hasattr(model, "for_training"):   # an Unsloth model (its trainer may have left it in inference mode)
+        model.for_training()
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=2e-4)
-    rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
     device = next(p.device for p in params)
     stamps, tokens, loss = [], [], None
-    for step in range(args.warmup + args.steps):
+    for step in range(len(rows) // args.batch_size):
         chunk = rows[step * args.batch_size:(step + 1) * args.batch_size]
         ids = torch.tensor([r["input_ids"] for r in chunk], device=device)
         loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
@@ -296,12 +303,12 @@ def _hand_loop(args, model, describe: str) -> dict:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        float(loss)  # read the loss every step, as a training script that prints it does
+        float(loss.detach())  # read the loss every step, as a training script that prints it does
         _sync()
         stamps.append(time.perf_counter())
         tokens.append(ids.numel())
     result = _result(args, stamps, tokens, load_memory)
-    result.update(describe=describe, final_loss=float(loss), trainable_params=sum(p.numel() for p in params))
+    result.update(final_loss=float(loss.detach()), trainable_params=sum(p.numel() for p in params))
     return result
 
 
@@ -351,8 +358,6 @@ def _child(args, what: str, timeout: float, log) -> dict:
     log.write(f"\n===== {what}: {' '.join(command)}\n")
     log.flush()
     env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
-    if what != "build" and "padded" in case_for(what).variants:
-        env["UNSLOTH_DISABLE_AUTO_PADDING_FREE"] = "1"
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as err:

@@ -41,7 +41,8 @@ from pathlib import Path
 from labkit.bench import gpu_train
 
 DDP_CONFIG = Path(__file__).resolve().parents[1] / "accelerate" / "ddp.yaml"
-CASE = "labkit-hf-bf16"   # transformers + PEFT, bf16 LoRA (fp32 on CPU)
+CASES = {"transformers": "labkit-hf-bf16",    # transformers + PEFT, bf16 LoRA (fp32 on CPU)
+         "unsloth": "labkit-unsloth-bf16"}    # Unsloth, bf16 LoRA (CUDA only)
 SIGNATURE_TOKENS = 4      # a row is identified by its first tokens (random rows: collisions are negligible)
 
 
@@ -59,6 +60,9 @@ def train_child(args) -> dict:
     """One process of a launch: labkit's training; returns this process's timings, memory and rows seen."""
     import torch
 
+    from labkit.env import import_unsloth_early
+
+    import_unsloth_early(args.backend)   # before transformers, as labkit's CLI does
     from labkit import distributed
     from labkit.callbacks import read_log
     from labkit.config import load_config
@@ -68,8 +72,9 @@ def train_child(args) -> dict:
 
     distributed.setup(args.device)
     shaped = child_args(args)
-    overrides = {**gpu_train.bench_overrides(shaped, gpu_train.CASES[CASE]),
-                 "train.grad_accum": args.accumulate, "train.logging_steps": 1, "train.seed": args.seed}
+    # Logging as the GPU presets do (every 10 steps): per-step losses are kept on the device instead (below).
+    overrides = {**gpu_train.bench_overrides(shaped, gpu_train.CASES[CASES[args.backend]]),
+                 "train.grad_accum": args.accumulate, "train.seed": args.seed}
     cfg = load_config("cpu-demo", overrides)
     run = Run.open("bench", cfg, root=args.out / args.label / "runs")
     loaded = load_for_training(cfg, verbose=distributed.is_main_process())
@@ -79,12 +84,13 @@ def train_child(args) -> dict:
     global_batch = args.per_device_batch * args.accumulate * distributed.world_size()
     rows = gpu_train.random_rows(global_batch * (args.warmup + args.steps), args.seq_len, shaped_vocab(args))
     trainer = build_trainer(cfg, run, loaded, rows, [])
-    seen = _record_rows(trainer)
+    seen, losses = _record_rows(trainer)
     stamps: list[float] = []
     trainer.add_callback(gpu_train._wall_clock_callback(stamps))
     trainer.train()
     result = {"rank": distributed.rank(), "world_size": distributed.world_size(), "stamps": stamps,
-              "rows_seen": seen, "train_memory": gpu_train.memory(), "load_memory": load_memory,
+              "rows_seen": seen, "step_loss": {step: float(sum(parts)) for step, parts in losses.items()},
+              "train_memory": gpu_train.memory(), "load_memory": load_memory,
               "describe": loaded.describe(), "fused_head": trainer.use_fused_head,
               "gradient_checkpointing": bool(getattr(trainer.model, "is_gradient_checkpointing", False))}
     if distributed.is_main_process():
@@ -96,35 +102,45 @@ def shaped_vocab(args) -> int:
     return (gpu_train.TINY if args.tiny else gpu_train.LLAMA_3_2_1B)["vocab_size"]
 
 
-def _record_rows(trainer) -> dict[int, list[list[int]]]:
-    """Wrap the trainer's training_step to note which rows each optimizer step trains (by their first tokens)."""
+def _record_rows(trainer) -> tuple[dict, dict]:
+    """Wrap the trainer's training_step to note which rows each optimizer step trains (by their first tokens)
+    and its loss: the micro-batch losses it returns, kept on the device until the end. Summed over a step's
+    micro-batches and averaged over processes they are the loss the Trainer would log for that step (each is
+    the micro-batch's share of the step's token-mean loss, scaled by the number of processes)."""
     seen: dict[int, list[list[int]]] = {}
+    losses: dict[int, list] = {}
     step_fn = trainer.training_step
 
     def training_step(model, inputs, num_items_in_batch=None):
-        ids = inputs["input_ids"][:, :SIGNATURE_TOKENS].tolist()   # one host copy per micro-batch: tiny
-        seen.setdefault(trainer.state.global_step + 1, []).extend(ids)
-        return step_fn(model, inputs, num_items_in_batch)
+        step = trainer.state.global_step + 1
+        seen.setdefault(step, []).extend(inputs["input_ids"][:, :SIGNATURE_TOKENS].tolist())  # tiny host copy
+        loss = step_fn(model, inputs, num_items_in_batch)
+        losses.setdefault(step, []).append(loss.detach())
+        return loss
 
     trainer.training_step = training_step
-    return seen
+    return seen, losses
 
 
 # ------------------------------------------------------------------ the driver
 
 def configurations(args) -> list[dict]:
-    """(label, processes, per-device batch, accumulation) for every launch, in order."""
-    batch = args.global_batch
-    out = [{"label": f"1x{batch}", "processes": 1, "per_device_batch": batch, "accumulate": 1}]
-    for n in args.gpus:
-        if n == 1:
-            continue
-        if batch % n:
-            raise ValueError(f"--global-batch {batch} is not divisible by {n} processes")
-        out.append({"label": f"{n}x{batch // n}", "processes": n, "per_device_batch": batch // n, "accumulate": 1})
-    if args.control and batch % 2 == 0:
-        out.append({"label": f"1x{batch // 2}acc2", "processes": 1, "per_device_batch": batch // 2, "accumulate": 2,
-                    "control": True})
+    """(label, global batch, processes, per-device batch, accumulation) for every launch, in order: per global
+    batch B, 1 GPU x B, then N GPUs x B/N, then the control 1 GPU x B/2 accumulated twice (the same micro-batch
+    as 2 GPUs: the single-GPU way to reach B when B rows do not fit at once)."""
+    out = []
+    for batch in args.global_batch:
+        same = {"global_batch": batch, "accumulate": 1}
+        out.append({"label": f"1x{batch}", "processes": 1, "per_device_batch": batch, **same, "base": True})
+        for n in args.gpus:
+            if n == 1:
+                continue
+            if batch % n:
+                raise ValueError(f"--global-batch {batch} is not divisible by {n} processes")
+            out.append({"label": f"{n}x{batch // n}", "processes": n, "per_device_batch": batch // n, **same})
+        if args.control and batch % 2 == 0:
+            out.append({"label": f"1x{batch // 2}acc2", "processes": 1, "per_device_batch": batch // 2,
+                        "global_batch": batch, "accumulate": 2, "control": True})
     return out
 
 
@@ -180,7 +196,7 @@ def launch(args, config: dict, timeout: float, log) -> dict:
                "--num_processes", str(config["processes"]), "--main_process_port", str(_free_port()),
                "-m", "labkit.bench.multi_gpu", "--child", "train", "--label", config["label"],
                "--per-device-batch", str(config["per_device_batch"]), "--accumulate", str(config["accumulate"]),
-               *_flags(args)]
+               *_flags(args), "--global-batch", str(config["global_batch"])]
     started = time.time()
     code, output = run_command(command, timeout, log, child_env(args.device))
     ranks = [json.loads(p.read_text()) for p in sorted(folder.glob("rank*.json"))]
@@ -204,18 +220,20 @@ def summarise(args, config: dict, ranks: list[dict], seconds: float) -> dict:
         return {**config, "error": f"only {len(stamps)} steps ran (warm-up {args.warmup})"}
     timed = len(stamps) - args.warmup
     window = stamps[-1] - stamps[args.warmup - 1] if args.warmup else stamps[-1] - stamps[0]
-    tokens_per_step = args.global_batch * args.seq_len
+    tokens_per_step = config["global_batch"] * args.seq_len
     rows: dict[str, list] = {}
     for r in ranks:
         for step, ids in r["rows_seen"].items():
             rows.setdefault(int(step), []).extend(ids)   # JSON made the step numbers strings
     logged = main["log"]
-    timed_log = [r for r in logged if r["step"] > args.warmup]
+    timed_log = [r for i, r in enumerate(logged) if r["step"] - gpu_train._window(logged, i) >= args.warmup]
+    steps = sorted(main["step_loss"], key=int)
     return {**config, "launch_seconds": seconds, "timed_steps": timed, "s_per_step": window / timed,
             "tokens_per_s": tokens_per_step * timed / window,
             "labkit_logged_tokens_per_s": (sum(r["tokens"] for r in timed_log)
                                            / sum(r["step_seconds"] for r in timed_log)) if timed_log else None,
-            "loss": {r["step"]: r["loss"] for r in logged},
+            "loss": {int(s): sum(r["step_loss"][s] for r in ranks) / len(ranks) for s in steps},
+            "logged_loss": {r["step"]: r["loss"] for r in logged},
             "rows_per_step": {step: sorted(map(tuple, ids)) for step, ids in rows.items()},
             "peak_allocated_gib": [r["train_memory"].get("max_allocated_gib") for r in sorted(ranks, key=_rank)],
             "describe": main["describe"], "fused_head": main["fused_head"],
@@ -228,7 +246,7 @@ def _rank(result: dict) -> int:
 
 def compare(base: dict, other: dict) -> dict:
     """Speed-up, largest per-step loss difference, and whether every step trained the same rows."""
-    if "error" in base or "error" in other:
+    if not base or any(key in run for run in (base, other) for key in ("error", "skipped")):
         return {}
     steps = sorted(set(base["loss"]) & set(other["loss"]), key=int)
     diffs = [abs(other["loss"][s] - base["loss"][s]) for s in steps]
@@ -241,25 +259,38 @@ def compare(base: dict, other: dict) -> dict:
             "compared_steps": len(steps), "same_rows_every_step": same_rows}
 
 
+def base_of(results: list[dict], result: dict) -> dict:
+    """The 1 GPU x B run of ``result``'s global batch B (what the others are compared with)."""
+    return next((r for r in results if r.get("base") and r["global_batch"] == result["global_batch"]), {})
+
+
 def table(args, model: dict, results: list[dict]) -> str:
-    base = results[0] if results else {}
     lines = [f"Model: {model['params_total'] / 1e9:.3f} B params ({'tiny' if args.tiny else 'Llama-3.2-1B'} shape), "
-             f"GPU: {model.get('gpu') or 'none (CPU processes over gloo)'}; global batch {args.global_batch} x "
-             f"{args.seq_len} tokens, LoRA r={args.rank} on 7 projections, gradient checkpointing, AdamW, seed "
-             f"{args.seed}; {args.steps} timed steps after {args.warmup} warm-up; NCCL_NVLS_ENABLE=0.", "",
-             "| config | processes x batch (x accum) | tokens/s (all GPUs) | speed-up vs 1 GPU | s/step | peak alloc GiB per "
-             "rank | labkit-logged tokens/s | max abs loss diff vs 1 GPU | max rel diff | same rows each step | notes |",
-             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"]
+             f"GPU: {model.get('gpu') or 'none (CPU processes over gloo)'}; labkit on {args.backend}; "
+             f"{args.seq_len} tokens a row, LoRA r={args.rank} on 7 projections, gradient checkpointing, AdamW, seed "
+             f"{args.seed}, logging every {gpu_train.LABKIT_LOGGING_STEPS} steps; {args.steps} timed steps after "
+             f"{args.warmup} warm-up; NCCL_NVLS_ENABLE=0. Loss differences are against the 1 GPU run of the same "
+             "global batch (per step, averaged over processes).", "",
+             "| config | global batch | processes x batch (x accum) | tokens/s (all GPUs) | speed-up vs 1 GPU x B "
+             "| vs the control | s/step | peak alloc GiB per rank | labkit-logged tokens/s | max abs loss diff | "
+             "max rel diff | same rows each step | notes |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |"]
     for r in results:
         shape = f"{r['processes']} x {r['per_device_batch']}" + (f" x {r['accumulate']}" if r["accumulate"] > 1 else "")
         if "error" in r or "skipped" in r:
-            lines.append(f"| {r['label']} | {shape} | - | - | - | - | - | - | - | - | {r.get('error') or r['skipped']} |")
+            lines.append(f"| {r['label']} | {r['global_batch']} | {shape} | - | - | - | - | - | - | - | - | - | "
+                         f"{r.get('error') or r['skipped']} |")
             continue
-        c = compare(base, r) if r is not base else {}
+        base = base_of(results, r)
+        c = compare(base, r) if base and r is not base else {}
+        control = next((x for x in results if x.get("control") and x["global_batch"] == r["global_batch"]
+                        and "tokens_per_s" in x), None)
+        versus = r["tokens_per_s"] / control["tokens_per_s"] if control and r["processes"] > 1 else None
         memory = ", ".join("-" if m is None else f"{m:.1f}" for m in r["peak_allocated_gib"])
         note = "control: 1 GPU, same rows, micro-batches of half size" if r.get("control") else r["describe"]
         lines.append(
-            f"| {r['label']} | {shape} | {r['tokens_per_s']:,.0f} | {_fmt(c.get('speedup'), '.2f', 'x')} | "
+            f"| {r['label']} | {r['global_batch']} | {shape} | {r['tokens_per_s']:,.0f} | "
+            f"{_fmt(c.get('speedup'), '.2f', 'x')} | {_fmt(versus, '.2f', 'x')} | "
             f"{r['s_per_step']:.3f} | {memory} | {_fmt(r.get('labkit_logged_tokens_per_s'), ',.0f')} | "
             f"{_fmt(c.get('max_abs_loss_diff'), '.2e')} | {_fmt(c.get('max_rel_loss_diff'), '.2e')} | "
             f"{'-' if not c else ('yes' if c['same_rows_every_step'] else 'NO')} | {note} |")
@@ -273,8 +304,8 @@ def _fmt(value, spec: str, suffix: str = "") -> str:
 def _flags(args) -> list[str]:
     flags = ["--out", str(args.out), "--model-dir", str(args.model_dir), "--tokenizer", str(args.tokenizer),
              "--device", args.device, "--steps", str(args.steps), "--warmup", str(args.warmup),
-             "--global-batch", str(args.global_batch), "--seq-len", str(args.seq_len), "--rank", str(args.rank),
-             "--seed", str(args.seed)]
+             "--seq-len", str(args.seq_len), "--rank", str(args.rank), "--seed", str(args.seed),
+             "--backend", args.backend]
     return flags + (["--tiny"] if args.tiny else [])
 
 
@@ -283,7 +314,7 @@ def write(args, model: dict, results: list[dict]) -> None:
 
     text = table(args, model, results)
     (args.out / "multi_gpu.md").write_text(text, encoding="utf-8")
-    comparisons = {r["label"]: compare(results[0], r) for r in results[1:]}
+    comparisons = {r["label"]: compare(base_of(results, r), r) for r in results if not r.get("base")}
     payload = {"model": model, "args": {k: str(v) for k, v in vars(args).items()}, "versions": versions(),
                "results": results, "comparisons": comparisons}
     (args.out / "multi_gpu.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
@@ -318,7 +349,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, help="where the random model is saved (default: <out>/model)")
     parser.add_argument("--tiny", action="store_true", help="a 2-layer toy shape (for a CPU smoke run)")
     parser.add_argument("--gpus", default="1,2", help="process counts to compare with 1 (comma-separated)")
-    parser.add_argument("--global-batch", type=int, default=8, help="rows per optimizer step over all processes")
+    parser.add_argument("--global-batch", default="8", help="rows per optimizer step over all processes "
+                        "(comma-separated for several, e.g. 8,16)")
+    parser.add_argument("--backend", default="transformers", choices=sorted(CASES), help="labkit's model.backend")
     parser.add_argument("--seq-len", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3)
@@ -335,6 +368,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--accumulate", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.gpus = [int(n) for n in args.gpus.split(",")]
+    args.global_batch = [int(n) for n in args.global_batch.split(",")]
     args.model_dir = args.model_dir or args.out / "model"
     return args
 
