@@ -145,6 +145,9 @@ def _trainer_class():
     return LabkitSFTTrainer
 
 
+GPU_LOADER_WORKERS = 2
+
+
 def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
     """TRL's ``SFTConfig`` from labkit's train section (every default TRL would pick is set explicitly)."""
     from trl import SFTConfig
@@ -179,6 +182,10 @@ def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
         seed=t.seed, data_seed=t.seed,
         bf16=loaded.dtype == "bfloat16", fp16=loaded.dtype == "float16",
         use_cpu=loaded.device == "cpu", dataloader_pin_memory=loaded.device == "cuda",
+        # On a GPU two worker processes collate the next batches while it trains (the training process then only
+        # launches kernels; reports/gpu_benchmark.md). On the CPU the cores are busy training: no workers.
+        dataloader_num_workers=GPU_LOADER_WORKERS if loaded.device == "cuda" else 0,
+        dataloader_persistent_workers=loaded.device == "cuda",
         max_length=cfg.data.max_seq_length, packing=cfg.data.packing, packing_strategy="bfd",
         eval_packing=False, assistant_only_loss=False, completion_only_loss=False,
     )

@@ -12,7 +12,7 @@ segments on either side of it. Variants of the labkit segment (suffixes):
 
 - ``:padfree`` forces padding-free batches (what Unsloth picks by itself on H100 / H200; labkit's choice before
   ``labkit.train.padding_is_free``);
-- ``:workers2`` loads batches in 2 dataloader worker processes.
+- ``:workers0`` loads batches in the training process (labkit's choice before ``labkit.train.GPU_LOADER_WORKERS``).
 
 Per segment: tokens/s over the timed steps (wall clock between CUDA-synchronised step ends, like gpu_train), and
 the host time labkit's segments spend fetching the batch (``get_batch_samples``) and in the training step
@@ -32,8 +32,8 @@ from pathlib import Path
 
 from labkit.bench import gpu_train
 
-DEFAULT_SEGMENTS = "bare,labkit,bare,labkit:padfree,bare,labkit,bare,labkit:workers2,bare,labkit,bare"
-VARIANTS = {"padfree": "padding-free batches (forced)", "workers2": "2 dataloader workers"}
+DEFAULT_SEGMENTS = "bare,labkit,bare,labkit:workers0,bare,labkit,bare,labkit:workers0,bare,labkit,bare"
+VARIANTS = {"padfree": "padding-free batches (forced)", "workers0": "no dataloader workers (labkit's CPU setting)"}
 
 
 def _timed(owner, name: str, totals: dict) -> None:
@@ -60,8 +60,8 @@ def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...
 
     def sft_config(*a, **kw):
         config = original_config(*a, **kw)
-        if "workers2" in variants:
-            config.dataloader_num_workers = 2
+        if "workers0" in variants:
+            config.dataloader_num_workers, config.dataloader_persistent_workers = 0, False
         if "padfree" in variants:
             config.padding_free = True   # read by Unsloth and TRL in SFTTrainer's __init__
         return config
