@@ -72,6 +72,7 @@ class TokenMeter:
     _loss_finite: object = field(default=None, repr=False)  # AND of isfinite(loss) since the last check (CUDA)
     _step_start: float | None = field(default=None, repr=False)
     _cpu_start: float = field(default=0.0, repr=False)
+    _last_end: tuple[float, float] | None = field(default=None, repr=False)   # (wall, CPU) at the last step end
 
     def add_batch(self, inputs: dict):
         labels = inputs["labels"]
@@ -120,15 +121,25 @@ class TokenMeter:
                 raise TrainingDiverged(step, "the training loss became NaN/inf (at or before this step)")
 
     def start_step(self) -> None:
-        self._step_start = time.perf_counter()
-        self._cpu_start = time.process_time()
+        """A step's time runs from the end of the previous step: fetching its batch and logging the previous one
+        are training time too (a timer of the step alone left them out, and on a GPU the wait for the device can
+        fall between steps). After :meth:`pause` it runs from the step's own start."""
+        if self._last_end is None:
+            self._step_start, self._cpu_start = time.perf_counter(), time.process_time()
+        else:
+            self._step_start, self._cpu_start = self._last_end
 
     def end_step(self) -> None:
         if self._step_start is not None:
-            self.seconds += time.perf_counter() - self._step_start
-            self.cpu_seconds += time.process_time() - self._cpu_start
+            now = (time.perf_counter(), time.process_time())
+            self.seconds += now[0] - self._step_start
+            self.cpu_seconds += now[1] - self._cpu_start
             self.steps += 1
-            self._step_start = None
+            self._step_start, self._last_end = None, now
+
+    def pause(self) -> None:
+        """Leave what happens before the next step (an evaluation, a checkpoint, a new ``train()``) out of its time."""
+        self._last_end = None
 
     def drain(self) -> dict:
         """Metrics of the window since the last log, then reset the window."""
@@ -157,8 +168,17 @@ class StepTimer(TrainerCallback):
     def __init__(self, meter: TokenMeter):
         self.meter = meter
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.meter.pause()
+
     def on_step_begin(self, args, state, control, **kwargs):
         self.meter.start_step()
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.meter.pause()
+
+    def on_save(self, args, state, control, **kwargs):
+        self.meter.pause()
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         self.meter.end_step()

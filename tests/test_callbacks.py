@@ -89,3 +89,36 @@ def test_one_process_seeing_two_gpus_trains_on_one(capsys):
     single = SimpleNamespace(n_gpu=1, _n_gpu=1, device="cuda:0")
     one_gpu_without_launcher(single)
     assert single._n_gpu == 1
+
+
+def test_step_time_includes_the_gaps_between_steps_but_not_evaluation(monkeypatch):
+    import labkit.callbacks as callbacks
+
+    clock = iter([0.0, 1.0, 3.0, 10.0, 11.0])   # begin 1, end 1, end 2 (begun at 2.0), begin 3, end 3
+
+    class FakeTime:
+        now = 0.0
+
+        @classmethod
+        def perf_counter(cls):
+            cls.now = next(clock)
+            return cls.now
+
+        @classmethod
+        def process_time(cls):
+            return cls.now
+
+    monkeypatch.setattr(callbacks, "time", FakeTime)
+    meter = TokenMeter()
+    timer = StepTimer(meter)
+    state, control = TrainerState(global_step=1, max_steps=10), TrainerControl()
+    timer.on_train_begin(None, state, control)
+    timer.on_step_begin(None, state, control)
+    timer.on_step_end(None, state, control)          # step 1: 0 -> 1
+    timer.on_step_begin(None, state, control)        # step 2 starts where step 1 ended (the batch fetch counts)
+    timer.on_step_end(None, state, control)          # step 2: 1 -> 3
+    timer.on_evaluate(None, state, control)          # an evaluation between steps 2 and 3 is not training time
+    timer.on_step_begin(None, state, control)
+    timer.on_step_end(None, state, control)          # step 3: 10 -> 11
+    out = meter.drain()
+    assert (out["step_seconds"], out["step_cpu_seconds"], out["step_time"]) == (4.0, 4.0, 4.0 / 3)
