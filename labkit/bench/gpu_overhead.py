@@ -8,7 +8,9 @@ run to the next on an H200, as large as the effect we want to see. Here the mode
 ``labkit.loading.load_for_training``, so both loops train the same Unsloth model) and the segments alternate:
 a bare loop (AdamW, clipping, one padded batch a step), then labkit's trainer (``labkit.train.build_trainer`` and
 ``trainer.train()``), then the bare loop again, ... Each labkit segment is compared with the mean of the bare
-segments on either side of it. Variants of the labkit segment (suffixes):
+segments on either side of it. (Unsloth empties its torch.compile cache when a Trainer starts after hand-run
+forward passes, so the first labkit segment compiles again inside its warm-up steps.) Variants of the labkit
+segment (suffixes):
 
 - ``:padfree`` forces padding-free batches (what Unsloth picks by itself on H100 / H200; labkit's choice before
   ``labkit.train.padding_is_free``);

@@ -215,7 +215,7 @@ def case_labkit(args, case: Case) -> dict:
         raise RuntimeError(f"labkit counted {[r['tokens'] for r in logged]} tokens per logged window; expected "
                            f"{step_tokens} a step")
     timed = [r for i, r in enumerate(logged) if r["step"] - _window(logged, i) >= args.warmup]
-    if timed:   # labkit's own in-step timing (step begin to step end) of the logged windows after the warm-up
+    if timed:   # labkit's own step timing (previous step end to step end) of the logged windows after the warm-up
         result["labkit_logged_tokens_per_s"] = (sum(r["tokens"] for r in timed)
                                                 / sum(r["step_seconds"] for r in timed))
     result.update(describe=loaded.describe(), fused_head=trainer.use_fused_head,

@@ -1,23 +1,25 @@
 """Multi-GPU (DDP) scaling of labkit's training: 1 GPU vs N GPUs at the same global batch, same data, same seed.
 
-    python -m labkit.bench.multi_gpu --tokenizer DIR --out DIR                 (1 and 2 GPUs, Llama-3.2-1B shape)
+    python -m labkit.bench.multi_gpu --tokenizer DIR --out DIR [--global-batch 16,8] [--backend unsloth]
     python -m labkit.bench.multi_gpu --tiny --device cpu --tokenizer DIR --out DIR --seq-len 128 --global-batch 4
                                                                                (CPU smoke run: 2 processes, gloo)
 
 Each configuration is one ``accelerate launch --config_file labkit/accelerate/ddp.yaml --num_processes N`` of the
-same labkit training (``load_for_training`` + ``build_trainer``: TRL SFTTrainer + labkit callbacks; transformers
-+ PEFT, bf16 LoRA on all 7 projections, gradient checkpointing) on the random-initialised model of
+same labkit training (``load_for_training`` + ``build_trainer``: TRL SFTTrainer + labkit callbacks; by default
+transformers + PEFT, bf16 LoRA on all 7 projections, gradient checkpointing) on the random-initialised model of
 ``labkit.bench.gpu_train`` (built once, saved to ``<out>/model``). Per-device batch = global batch / N, so the
 optimizer sees the same global batch. The random rows are the same list in every process and every
 configuration; the Trainer's seeded sampler draws the same permutation and accelerate hands process r the
 micro-batches r, r+N, ... of it, so global step s trains the same rows whether N is 1 or 2 (checked: each
 process records the first token of every row it trains, and the table says whether the sets match per step).
 
-Configurations (in order; each skipped when the time budget is short):
-  ``1 GPU x B``, ``N GPUs x B/N`` for each N in ``--gpus`` beyond 1, and a control ``1 GPU x B/2, accumulate 2``
-  (same global batch and rows, different micro-batching: how much the loss moves from summation order alone,
-  the yardstick for "the same loss curve within noise").
+Configurations, for each global batch B of ``--global-batch`` (each skipped when the time budget is short):
+``1 GPU x B``, ``N GPUs x B/N`` for each N in ``--gpus`` beyond 1, and a control ``1 GPU x B/2, accumulate 2``
+(same global batch and rows, different micro-batching: how much the loss moves from summation order alone,
+the yardstick for "the same loss curve within noise"; also the single-GPU run with the 2-GPU micro-batch).
 
+Logging is every 10 steps, as in the GPU presets; the loss curve comes from each process's per-step losses, kept
+on the device and read at the end (a log every step would add host syncs and collectives to the timing).
 Timing: rank 0's wall clock between the ends of optimizer steps (CUDA synchronised), after ``--warmup`` steps;
 tokens/s counts every process's tokens (global batch x seq len per step). NCCL's NVLink multicast is off in the
 children (``NCCL_NVLS_ENABLE=0``). Output in ``--out``: ``multi_gpu.md`` (table), ``multi_gpu.json`` (all
