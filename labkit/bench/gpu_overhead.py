@@ -16,6 +16,9 @@ segment (suffixes):
   ``labkit.train.padding_is_free``);
 - ``:workers0`` loads batches in the training process (labkit's choice before ``labkit.train.GPU_LOADER_WORKERS``).
 
+With ``--profile-steps N``, one bare and one labkit segment then run under ``torch.profiler`` and their operator
+tables (by device time) go to ``profile_bare.txt`` and ``profile_labkit.txt``.
+
 Per segment: tokens/s over the timed steps (wall clock between CUDA-synchronised step ends, like gpu_train), and
 the host time labkit's segments spend fetching the batch (``get_batch_samples``) and in the training step
 (launching forward + backward; close to the whole step time when the host, not the GPU, is the limit).
@@ -52,7 +55,7 @@ def _timed(owner, name: str, totals: dict) -> None:
     setattr(owner, name, wrapper)
 
 
-def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...]) -> dict:
+def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...], callbacks: tuple = ()) -> dict:
     """labkit's trainer on ``rows`` (``build_trainer`` + ``train()``), with the variants applied to its config."""
     import labkit.train as train
     from labkit.runs import Run
@@ -75,6 +78,8 @@ def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...
         trainer = train.build_trainer(cfg, run, loaded, rows, [])
     finally:
         train.sft_config, train.padding_is_free = original_config, original_choice
+    for callback in callbacks:
+        trainer.add_callback(callback)
     return _train_timed(args, trainer)
 
 
@@ -123,7 +128,35 @@ def run_segments(args) -> dict:
         result["segment"] = name
         results.append(result)
         print(f"{name}: {result['tokens_per_s']:,.0f} tokens/s", flush=True)
+    if args.profile_steps:
+        for kind in ("bare", "labkit"):
+            (args.out / f"profile_{kind}.txt").write_text(profile_table(args, cfg, loaded, kind), encoding="utf-8")
     return {"describe": loaded.describe(), "segments": results, "summary": summarise(results)}
+
+
+def profile_table(args, cfg, loaded, kind: str) -> str:
+    """``kind`` ("bare" or "labkit") under ``torch.profiler``: one step skipped, one warm-up, then
+    ``--profile-steps`` recorded; the operators by their own device time (CPU time without CUDA)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile, schedule
+    from transformers import TrainerCallback
+
+    cuda = torch.cuda.is_available()
+    short = argparse.Namespace(**{**vars(args), "warmup": 2, "steps": args.profile_steps})
+    rows = gpu_train.random_rows(args.batch_size * (2 + args.profile_steps), args.seq_len, args.vocab, seed=99)
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    steps = schedule(wait=1, warmup=1, active=args.profile_steps, repeat=1)   # one recorded window
+    with profile(activities=activities, schedule=steps) as prof:
+        if kind == "bare":
+            gpu_train.hand_loop(short, loaded.model, rows, on_step=prof.step)
+        else:
+            class ProfilerStep(TrainerCallback):
+                def on_step_end(self, *a, **kw):
+                    prof.step()
+
+            labkit_segment(short, cfg, loaded, rows, (), callbacks=(ProfilerStep(),))
+    sort = "self_device_time_total" if cuda else "self_cpu_time_total"
+    return f"{kind}: {args.profile_steps} steps\n" + prof.key_averages().table(sort_by=sort, row_limit=40)
 
 
 def summarise(results: list[dict]) -> list[dict]:
@@ -142,7 +175,8 @@ def summarise(results: list[dict]) -> list[dict]:
 
 
 def table(payload: dict) -> str:
-    lines = ["| # | segment | tokens/s | s/step | host ms/step fetching the batch | host ms/step in training_step | padding-free |",
+    lines = ["| # | segment | tokens/s | s/step | host ms/step fetching the batch | host ms/step in training_step "
+             "| padding-free |",
              "| ---: | --- | ---: | ---: | ---: | ---: | --- |"]
     for i, r in enumerate(payload["segments"]):
         fetch, step = r.get("get_batch_samples_ms"), r.get("training_step_ms")
@@ -179,6 +213,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--segments", default=DEFAULT_SEGMENTS,
                         help="comma-separated: bare, labkit, labkit:" + ", labkit:".join(VARIANTS))
+    parser.add_argument("--profile-steps", type=int, default=0,
+                        help="then profile this many bare and labkit steps (torch.profiler tables in --out)")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in args.segments.split(","):

@@ -280,9 +280,9 @@ def _hand_loop(args, model, describe: str) -> dict:
     return {**hand_loop(args, model, rows), "describe": describe}
 
 
-def hand_loop(args, model, rows: list[dict]) -> dict:
+def hand_loop(args, model, rows: list[dict], on_step=None) -> dict:
     """AdamW over the trainable weights, grad clipping 1.0, one full batch of ``rows`` a step, timed like the
-    labkit cases (also ``labkit.bench.gpu_overhead``'s bare segments)."""
+    labkit cases (also ``labkit.bench.gpu_overhead``'s bare segments); ``on_step()`` after each step if given."""
     import torch
 
     load_memory = memory()
@@ -307,6 +307,8 @@ def hand_loop(args, model, rows: list[dict]) -> dict:
         _sync()
         stamps.append(time.perf_counter())
         tokens.append(ids.numel())
+        if on_step is not None:
+            on_step()
     result = _result(args, stamps, tokens, load_memory)
     result.update(final_loss=float(loss.detach()), trainable_params=sum(p.numel() for p in params))
     return result
