@@ -88,7 +88,8 @@ def cmd_generate(args) -> dict:
 def cmd_report(args) -> dict:
     """Figures and summary.md of one run; reads the runs only (a report never rewrites a run's config)."""
     from labkit.registry import collect, load_record
-    from labkit.report import reports_dir, run_commands, run_report
+    from labkit.provenance import run_commands
+    from labkit.report import reports_dir, run_report
     from labkit.runs import Run
 
     run = Run.existing(args.run)
@@ -156,7 +157,7 @@ def build_experiment(args, stages=None):
 def cmd_experiment(args, stages=None) -> dict:
     """Run or resume the experiment (one progress line per cell), then write its report."""
     from labkit.reference import EXPERIMENTS, run_experiment_and_report
-    from labkit.report import env_prefix
+    from labkit.provenance import env_prefix
 
     experiment = build_experiment(args, stages)
     named = EXPERIMENTS.get(args.reference)

@@ -240,8 +240,8 @@ class Experiment:
 
     def report(self, folder: Path | None = None, commands: list[str] | None = None, title: str | None = None) -> dict:
         """Write this experiment's report (figures + ``summary.md``) from its finished cells; see
-        :func:`labkit.report.experiment_report`."""
-        from labkit.report import experiment_report
+        :func:`labkit.experiment_report.experiment_report`."""
+        from labkit.experiment_report import experiment_report
 
         return experiment_report(self, folder=folder, commands=commands, title=title)
 

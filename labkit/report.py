@@ -9,13 +9,12 @@ middle, and carries the reason in ``fig.labkit_no_data``; :func:`run_report` ski
 from __future__ import annotations
 
 import os
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from labkit.provenance import provenance_lines, short_value
 from labkit.registry import collect, eval_table, load_record, runs_table, varying_settings
-from labkit.runs import Run, labkit_home, read_json
+from labkit.runs import Run, labkit_home
 
 SEED_KEYS = ("train.seed", "eval.seed")
 TAG_STYLE = {"base": {"color": "#9e9e9e", "label": "base"}, "tuned": {"color": "#1f77b4", "label": "fine-tuned"}}
@@ -245,7 +244,7 @@ def plot_throughput_memory(records: list[dict], by: list[str] | None = None):
     groups: dict[str, list[dict]] = {}
     for record in trained:
         settings = record["settings"]
-        label = ", ".join(f"{k.split('.')[-1]}={_short(settings.get(k))}" for k in by) if by else record["name"]
+        label = ", ".join(f"{k.split('.')[-1]}={short_value(settings.get(k))}" for k in by) if by else record["name"]
         groups.setdefault(label, []).append(record)
     fig, (left, right) = _figure(ncols=2, width=5.5, height=max(3.0, 0.45 * len(groups) + 1.5))
     memory_key = "peak_gpu_mb" if use_gpu else "peak_rss_mb"
@@ -352,7 +351,7 @@ def sweep_table(records: list[dict], x: str, y: str, by: Iterable[str] = ()):
     line_keys = [*by, *fixed]
     rows = []
     for record in usable:
-        line = ", ".join(f"{k.split('.')[-1]}={_short(record['settings'].get(k))}" for k in line_keys) or "runs"
+        line = ", ".join(f"{k.split('.')[-1]}={short_value(record['settings'].get(k))}" for k in line_keys) or "runs"
         rows.append({"line": line, "x": record["settings"][x], "y": record_value(record, y), "run": record["name"]})
     if not rows:
         return pd.DataFrame(columns=["line", "x", "mean", "std", "n", "runs"])
@@ -362,10 +361,6 @@ def sweep_table(records: list[dict], x: str, y: str, by: Iterable[str] = ()):
     out["std"] = grouped["y"].std(ddof=1).fillna(0.0)  # one seed: no spread to show
     out["runs"] = grouped["run"].agg(lambda names: ",".join(sorted(names)))
     return out.reset_index()[["line", "x", "mean", "std", "n", "runs"]]
-
-
-def _short(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _plot_sweep(table, title: str, xlabel: str, ylabel: str, log_x: bool = False):
@@ -586,239 +581,3 @@ def run_report(cfg, run: Run, folder: Path | None = None, records: list[dict] | 
     summary.write_text(summary_markdown(records, current, saved, skipped, commands), encoding="utf-8")
     files.append(summary)
     return {"dir": str(folder), "files": [str(f) for f in files], "skipped": skipped}
-
-
-# ------------------------------------------------------------------ provenance: how a report was made
-
-def _run_file(record: dict, *parts: str) -> Path:
-    return Path(record["dir"]).joinpath(*parts)
-
-
-def _done_marker(record: dict) -> dict:
-    from labkit.experiment import DONE
-
-    path = _run_file(record, DONE)
-    return read_json(path) if path.exists() else {}
-
-
-def _finished_at(record: dict) -> float | None:
-    """When the run finished: its experiment done marker, else when its last stage output was written."""
-    if _done_marker(record).get("finished"):
-        return _done_marker(record)["finished"]
-    for parts in (("eval", "summary.json"), ("train_summary.json",)):
-        if _run_file(record, *parts).exists():
-            return _run_file(record, *parts).stat().st_mtime
-    return None
-
-
-def run_seconds(record: dict) -> float | None:
-    """A run's own time: the experiment cell's (prepare + train + evaluate), else the notebooks' sum, else
-    the training time."""
-    if _done_marker(record).get("seconds") is not None:
-        return float(_done_marker(record)["seconds"])
-    if _run_file(record, "notebooks.json").exists():
-        return float(sum(n.get("seconds") or 0 for n in read_json(_run_file(record, "notebooks.json"))))
-    return (record.get("train_summary") or {}).get("wall_time_s")
-
-
-def _duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{max(minutes, 1)} min"
-
-
-def _describe_machine(info: dict) -> str:
-    parts = [f"{info.get('cpu_cores')} CPU cores", f"{info.get('ram_gib')} GiB RAM"]
-    if info.get("torch_threads"):
-        parts.append(f"{info['torch_threads']} torch threads")
-    if info.get("gpu"):
-        parts.append(f"GPU {info['gpu']}")
-    return ", ".join(parts) + f"; {info.get('platform')}"
-
-
-def _utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def env_prefix(names: Iterable[str] = ("LABKIT_RUNS", "LABKIT_EXPERIMENTS")) -> str:
-    """``LABKIT_RUNS=... `` for the folder variables that are set (home written as ``~``), to put before a
-    command line so that it finds the same runs."""
-    home = str(Path.home())
-    values = {name: os.environ[name] for name in names if os.environ.get(name)}
-    parts = [f"{name}={'~' + value[len(home):] if value.startswith(home + os.sep) else value}"
-             for name, value in values.items()]
-    return " ".join(parts) + " " if parts else ""
-
-
-def run_commands(record: dict) -> list[str]:
-    """The command that made a run, as far as its files tell: the notebook series, an experiment, or the
-    stages one by one (with ``--set`` for every setting that differs from its preset)."""
-    sets = "".join(f" --set {k}={_short(v)}" for k, v in record["changed"].items())
-    if _run_file(record, "notebooks.json").exists():
-        return [f"{env_prefix()}labkit notebooks --preset {record['preset']} --run {record['name']}{sets}"]
-    if _done_marker(record).get("experiment"):
-        experiment = _done_marker(record)["experiment"]
-        return [f"{env_prefix()}labkit experiment {experiment}   # this run is one of its cells"]
-    return [f"{env_prefix()}labkit {stage} --preset {record['preset']} --run {record['name']}{sets}"
-            for stage in ("prepare", "train", "eval")]
-
-
-def provenance_lines(records: list[dict], commands: list[str]) -> list[str]:
-    """Markdown: the commands that reproduce the report, then the preset, machine, dates and library versions."""
-    from labkit.experiment import machine
-
-    recorded = [m["machine"] for r in records if (m := _done_marker(r)).get("machine")]
-    machine_text = (f"{_describe_machine(recorded[-1])} (recorded by the runs)" if recorded else
-                    f"{_describe_machine(machine())} (the computer that wrote this report; the runs did not "
-                    "record theirs)")
-    devices = sorted({str((r.get("train_summary") or {}).get("device")) for r in records} - {"None"})
-    finished = sorted(t for r in records if (t := _finished_at(r)))
-    seconds = [t for r in records if (t := run_seconds(r))]
-    lines = ["## How to reproduce", "", "```bash", *commands, "```", "", "## Setup", "",
-             f"- Preset: {', '.join(sorted({r['preset'] for r in records})) or '?'}",
-             f"- Machine: {machine_text}"]
-    if devices:
-        lines.append(f"- Training device: {', '.join(devices)}")
-    if finished:
-        lines.append(f"- Runs finished: {_utc(finished[0])}" + (f" to {_utc(finished[-1])}" if len(finished) > 1
-                                                                  else ""))
-    if seconds:
-        lines.append(f"- Run time: {_duration(sum(seconds))} in all ({len(seconds)} run(s), one after another)")
-    versions = _run_file(records[0], "versions.json") if records else None
-    if versions and versions.exists():
-        names = ("labkit", "torch", "transformers", "trl", "peft", "python")
-        found = read_json(versions)
-        lines.append("- Libraries: " + ", ".join(f"{n} {found[n]}" for n in names if found.get(n)))
-    lines += [f"- Report written: {_utc(time.time())}", ""]
-    return lines
-
-
-# ------------------------------------------------------------------ experiment reports
-
-def question_figures(records: list[dict], keys: list[str]) -> dict[str, Any]:
-    """The figure that answers what an experiment over ``keys`` asks: model size for ``model.name``, the
-    data-size curve for ``data.limit``, else quality against each varied setting."""
-    figures = {}
-    for key in keys:
-        if key == "model.name":
-            figures["model_size"] = plot_model_size(records)
-        elif key == "data.limit":
-            figures["data_size"] = plot_data_size(records)
-        else:
-            figures[f"sweep_{key.replace('.', '_')}"] = plot_sweep(records, key)
-    return figures
-
-
-def _plus_minus(values: list) -> str:
-    """``mean ± std`` (std over runs, n - 1; both to the mean's precision), or one value where all are equal;
-    empty when there is none."""
-    numbers = [float(v) for v in values if isinstance(v, (int, float)) and v == v]
-    if not numbers:
-        return ""
-    mean, std, n = _mean_std(numbers)
-    digits = 0 if abs(mean) >= 100 else 1 if abs(mean) >= 10 else 3
-    return f"{mean:.{digits}f}" if len(set(numbers)) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def grid_table(rows: list[dict], keys: list[str]):
-    """Rows grouped by ``keys`` (in first-seen order): n, then ``mean ± std`` of every other column."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    values = [c for c in frame.columns if c not in keys]
-    out = []
-    for point, part in frame.groupby(keys, sort=False, dropna=False):
-        point = point if isinstance(point, tuple) else (point,)
-        out.append({**dict(zip(keys, point)), "n": len(part),
-                    **{c: _plus_minus(part[c].tolist()) for c in values}})
-    return pd.DataFrame(out)
-
-
-def quality_rows(records: list[dict], keys: list[str]) -> list[dict]:
-    """Per run and per model version (base, fine-tuned): the grid values and every quality measure."""
-    measures = quality_keys(records)
-    rows = []
-    for record in records:
-        point = {k: _short(record["settings"].get(k)) for k in keys}
-        for tag, column in ((1, "base"), (0, "fine-tuned")):
-            rows.append({**point, "model version": column,
-                         **{title: record_value(record, pair[tag]) for *pair, title, _ in measures}})
-    return rows
-
-
-def cost_rows(records: list[dict], keys: list[str]) -> list[dict]:
-    """Per run: the grid values, training steps, time, speed, memory, and the whole cell's time."""
-    rows = []
-    for record in records:
-        train = record.get("train_summary") or {}
-        gpu = train.get("peak_gpu_mb")
-        rows.append({**{k: _short(record["settings"].get(k)) for k in keys}, "steps": train.get("steps"),
-                     "training time (min)": (train.get("wall_time_s") or 0) / 60 or None,
-                     "tokens/s": train.get("tokens_per_s"), "trained tokens/s": train.get("trained_tokens_per_s"),
-                     "peak GPU memory (GiB)" if gpu else "peak RSS (GiB)":
-                         (gpu or train.get("peak_rss_mb") or 0) / 1024 or None,
-                     "run time (min)": (run_seconds(record) or 0) / 60 or None})
-    return rows
-
-
-def experiment_report(experiment, folder: Path | None = None, commands: list[str] | None = None,
-                      title: str | None = None) -> dict:
-    """Write an experiment's report to ``reports_dir()/<name>/`` from its finished cells only: loss curves,
-    throughput and memory, the figure that answers its question (:func:`question_figures`), and
-    ``summary.md`` (results per grid point, mean ± std over seeds; cost; every cell's status; how to
-    reproduce; setup). Reads the runs, never changes them. Returns ``{"dir", "files", "skipped"}``."""
-    status = experiment.status()
-    order = {name: i for i, name in enumerate(status)}
-    records = sorted(collect(experiment.root, [n for n, s in status.items() if s == "done"]),
-                     key=lambda r: order[r["name"]])
-    keys = list(experiment.grid)
-    folder = Path(folder) if folder else reports_dir() / experiment.name
-    figures = {"loss_curves": plot_loss_curves(records), "throughput_memory": plot_throughput_memory(records, keys),
-               **question_figures(records, keys)}
-    files, saved, skipped = save_figures(figures, folder)
-    text = experiment_markdown(experiment, records, status, saved, skipped, commands or [experiment.command()],
-                               title)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "summary.md").write_text(text, encoding="utf-8")
-    files.append(folder / "summary.md")
-    print(f"labkit: report of experiment {experiment.name} ({len(records)} finished runs) -> {folder}")
-    return {"dir": str(folder), "files": [str(f) for f in files], "skipped": skipped}
-
-
-def experiment_markdown(experiment, records: list[dict], status: dict[str, str], figures: list[str],
-                        skipped: dict[str, str], commands: list[str], title: str | None = None) -> str:
-    keys = list(experiment.grid)
-    grid_text = "; ".join(f"`{k}` = {', '.join(map(_short, v))}" for k, v in experiment.grid.items())
-    overrides = experiment.override_items()
-    lines = [f"# Experiment `{experiment.name}`", ""] + ([title, ""] if title else [])
-    lines += [f"Grid: {grid_text}; seeds {', '.join(map(str, experiment.seeds))}; preset `{experiment.preset}`"
-              + "".join(f", `{k}={v}`" for k, v in overrides) + ".",
-              f"Finished: {len(records)} of {len(status)} runs.", ""]
-    unfinished = [name for name, state in status.items() if state != "done"]
-    if unfinished:
-        lines += [f"**Not finished yet** (run the command below again to resume): {', '.join(unfinished)}", ""]
-    if records:
-        lines += ["## Results", "", "Mean ± std over seeds (std with n - 1); n = finished runs per grid point. "
-                  "Validation loss is measured on each run's own validation split (data.val_fraction of the "
-                  "training rows its seed picked), so the base model's value moves too; the evaluation metrics "
-                  "use the same held-out test items for every run.", "",
-                  markdown_table(grid_table(quality_rows(records, keys), [*keys, "model version"])), "",
-                  "## Cost", "", markdown_table(grid_table(cost_rows(records, keys), keys)), ""]
-    lines += ["## Runs", "", markdown_table(_cells_table(experiment, status, records)), ""]
-    lines += _figure_lines(figures, skipped)
-    lines += provenance_lines(records, commands) if records else ["## How to reproduce", "", "```bash",
-                                                                  *commands, "```", ""]
-    return "\n".join(lines)
-
-
-def _cells_table(experiment, status: dict[str, str], records: list[dict]):
-    import pandas as pd
-
-    by_name = {r["name"]: r for r in records}
-    rows = []
-    for cell in experiment.cells():
-        record = by_name.get(cell.run_name)
-        seconds = run_seconds(record) if record else None
-        rows.append({"run": cell.run_name, "seed": cell.seed, "status": status[cell.run_name],
-                     "validation loss": record_value(record, "final_eval_loss") if record else None,
-                     "run time (min)": seconds / 60 if seconds else None})
-    return pd.DataFrame(rows)
