@@ -8,7 +8,7 @@ from typing import Any
 
 from labkit.provenance import provenance_lines, run_seconds, short_value
 from labkit.registry import collect
-from labkit.report import (_figure_lines, _mean_std, markdown_table, plot_data_size, plot_loss_curves,
+from labkit.report import (figure_lines, markdown_table, mean_std, plot_data_size, plot_loss_curves,
                            plot_model_size, plot_sweep, plot_throughput_memory, quality_keys, record_value,
                            reports_dir, save_figures)
 
@@ -33,7 +33,7 @@ def _plus_minus(values: list) -> str:
     numbers = [float(v) for v in values if isinstance(v, (int, float)) and v == v]
     if not numbers:
         return ""
-    mean, std, n = _mean_std(numbers)
+    mean, std, n = mean_std(numbers)
     digits = 0 if abs(mean) >= 100 else 1 if abs(mean) >= 10 else 3
     return f"{mean:.{digits}f}" if len(set(numbers)) == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -123,7 +123,7 @@ def experiment_markdown(experiment, records: list[dict], status: dict[str, str],
                   markdown_table(grid_table(quality_rows(records, keys), [*keys, "model version"])), "",
                   "## Cost", "", markdown_table(grid_table(cost_rows(records, keys), keys)), ""]
     lines += ["## Runs", "", markdown_table(_cells_table(experiment, status, records)), ""]
-    lines += _figure_lines(figures, skipped)
+    lines += figure_lines(figures, skipped)
     lines += provenance_lines(records, commands) if records else ["## How to reproduce", "", "```bash",
                                                                   *commands, "```", ""]
     return "\n".join(lines)

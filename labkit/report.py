@@ -106,7 +106,7 @@ def quality_keys(records: list[dict]) -> list[tuple[str, str, str, str]]:
     return keys
 
 
-def _mean_std(values: list[float]) -> tuple[float, float, int]:
+def mean_std(values: list[float]) -> tuple[float, float, int]:
     from labkit.metrics import mean_std
 
     stats = mean_std(values)
@@ -335,7 +335,7 @@ def _stats(values: list[float | None]) -> tuple[float, float]:
     numbers = [v for v in values if v is not None]
     if not numbers:
         return math.nan, 0.0
-    mean, std, _ = _mean_std(numbers)
+    mean, std, _ = mean_std(numbers)
     return mean, std
 
 
@@ -547,12 +547,12 @@ def summary_markdown(records: list[dict], current: dict | None, figures: list[st
                   else "No evaluation summary yet (run notebook 04 / `labkit eval`).", ""]
         if current["missing"]:
             lines += ["Missing for this run:", "", *[f"- {m}" for m in current["missing"]], ""]
-    lines += _figure_lines(figures, skipped)
+    lines += figure_lines(figures, skipped)
     lines += provenance_lines(records, commands) if commands else []
     return "\n".join(lines)
 
 
-def _figure_lines(figures: list[str], skipped: dict[str, str]) -> list[str]:
+def figure_lines(figures: list[str], skipped: dict[str, str]) -> list[str]:
     lines = ["## Figures", "", *[f"![{stem}]({stem}.png)" for stem in figures], ""] if figures else []
     if skipped:
         lines += ["Skipped (no data):", "", *[f"- {stem}: {why}" for stem, why in skipped.items()], ""]

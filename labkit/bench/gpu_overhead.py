@@ -62,22 +62,20 @@ def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...
 
     run = Run.open("overhead", cfg, root=Path(tempfile.mkdtemp(prefix="labkit-overhead-")))
     original_config, original_choice = train.sft_config, train.padding_is_free
+    if "padfree" in variants:   # Unsloth and TRL read padding_free in SFTTrainer's __init__: set it before
 
-    def sft_config(*a, **kw):
-        config = original_config(*a, **kw)
-        if "workers0" in variants:
-            config.dataloader_num_workers, config.dataloader_persistent_workers = 0, False
-        if "padfree" in variants:
-            config.padding_free = True   # read by Unsloth and TRL in SFTTrainer's __init__
-        return config
+        def sft_config(*a, **kw):
+            config = original_config(*a, **kw)
+            config.padding_free = True
+            return config
 
-    train.sft_config = sft_config
-    if "padfree" in variants:
-        train.padding_is_free = lambda *a, **kw: False
+        train.sft_config, train.padding_is_free = sft_config, lambda *a, **kw: False
     try:
         trainer = train.build_trainer(cfg, run, loaded, rows, [])
     finally:
         train.sft_config, train.padding_is_free = original_config, original_choice
+    if "workers0" in variants:   # the Trainer reads these when train() builds its dataloader
+        trainer.args.dataloader_num_workers, trainer.args.dataloader_persistent_workers = 0, False
     for callback in callbacks:
         trainer.add_callback(callback)
     return _train_timed(args, trainer)

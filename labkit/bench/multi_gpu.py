@@ -198,7 +198,7 @@ def launch(args, config: dict, timeout: float, log) -> dict:
                "--num_processes", str(config["processes"]), "--main_process_port", str(_free_port()),
                "-m", "labkit.bench.multi_gpu", "--child", "train", "--label", config["label"],
                "--per-device-batch", str(config["per_device_batch"]), "--accumulate", str(config["accumulate"]),
-               *_flags(args), "--global-batch", str(config["global_batch"])]
+               *_flags(args)]
     started = time.time()
     code, output = run_command(command, timeout, log, child_env(args.device))
     ranks = [json.loads(p.read_text()) for p in sorted(folder.glob("rank*.json"))]
@@ -284,7 +284,7 @@ def table(args, model: dict, results: list[dict]) -> str:
                          f"{r.get('error') or r['skipped']} |")
             continue
         base = base_of(results, r)
-        c = compare(base, r) if base and r is not base else {}
+        c = compare(base, r) if r is not base else {}
         control = next((x for x in results if x.get("control") and x["global_batch"] == r["global_batch"]
                         and "tokens_per_s" in x), None)
         versus = r["tokens_per_s"] / control["tokens_per_s"] if control and r["processes"] > 1 else None
