@@ -119,6 +119,18 @@ def _trainer_class():
 
         meter: TokenMeter
         use_fused_head: bool = True
+        _flop_params: int | None = None
+
+        def floating_point_ops(self, inputs):
+            # The Trainer's estimate, 6 x tokens x non-embedding parameters, counts the parameters again for every
+            # micro-batch: a walk over every module and weight (2.5 ms of Python on a 1B model, while the GPU may
+            # wait for the next step's kernels). The count does not change during training: take it once.
+            main_input = getattr(self.model, "main_input_name", "input_ids")
+            if main_input not in inputs or not hasattr(self.model, "num_parameters"):
+                return super().floating_point_ops(inputs)
+            if self._flop_params is None:
+                self._flop_params = self.model.num_parameters(exclude_embeddings=True)
+            return 6 * inputs[main_input].numel() * self._flop_params
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if self.use_fused_head:
@@ -176,6 +188,10 @@ def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
         load_best_model_at_end=bool(t.early_stopping_patience), metric_for_best_model="eval_loss",
         greater_is_better=False,
         logging_steps=t.logging_steps, logging_first_step=True, report_to="none",
+        # The Trainer's NaN filter reads every micro-batch's loss on the host (a GPU sync between backward and the
+        # optimizer step) to log a non-finite loss as the running mean: it would hide the NaN. labkit's guard
+        # (callbacks.StepTimer) stops the run at a non-finite loss instead. Unsloth's SFTConfig turns it off too.
+        logging_nan_inf_filter=False,
         # Multi-GPU (DDP): every LoRA weight takes part in every step, so DDP need not search the graph for
         # unused parameters (the Trainer's default for a PEFT model), which costs time every step.
         ddp_find_unused_parameters=False,
