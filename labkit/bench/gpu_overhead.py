@@ -9,15 +9,23 @@ run to the next on an H200, as large as the effect we want to see. Here the mode
 a bare loop (AdamW, clipping, one padded batch a step), then labkit's trainer (``labkit.train.build_trainer`` and
 ``trainer.train()``), then the bare loop again, ... Each labkit segment is compared with the mean of the bare
 segments on either side of it. (Unsloth empties its torch.compile cache when a Trainer starts after hand-run
-forward passes, so the first labkit segment compiles again inside its warm-up steps.) Variants of the labkit
-segment (suffixes):
+forward passes, so the first labkit segment compiles again inside its warm-up steps; after each labkit segment
+accelerate's autocast wrapper is taken off the model again, so bare segments run the model as the bare loop does.)
+Variants of the labkit segment (suffixes):
 
 - ``:padfree`` forces padding-free batches (what Unsloth picks by itself on H100 / H200; labkit's choice before
   ``labkit.train.padding_is_free``);
-- ``:workers0`` loads batches in the training process (labkit's choice before ``labkit.train.GPU_LOADER_WORKERS``).
+- ``:workers0`` loads batches in the training process (labkit's choice before ``labkit.train.GPU_LOADER_WORKERS``);
+- ``:hfflops`` the Trainer's own per-micro-batch FLOP count (labkit's choice before it cached the count);
+- ``:noamp`` (diagnostic) no autocast around the forward.
 
-With ``--profile-steps N``, one bare and one labkit segment then run under ``torch.profiler`` and their operator
-tables (by device time) go to ``profile_bare.txt`` and ``profile_labkit.txt``.
+and of the bare segment: ``bare:amp`` runs its forward under bf16 autocast (what the Trainer adds). Only plain
+``bare`` segments are the reference.
+
+With ``--profile-steps N`` each of ``--profile-segments`` (default ``bare,labkit``) then runs under
+``torch.profiler``: ``profile_<segment>.txt`` holds wall vs device-busy time per step (their gap is time the GPU
+waited for the host), kernels and host syncs per step, the operators by device time and each host sync with the
+Python stack that caused it; ``trace_<segment>.json.gz`` is the Chrome trace (chrome://tracing, Perfetto).
 
 Per segment: tokens/s over the timed steps (wall clock between CUDA-synchronised step ends, like gpu_train), and
 the host time labkit's segments spend fetching the batch (``get_batch_samples``) and in the training step
@@ -37,8 +45,13 @@ from pathlib import Path
 
 from labkit.bench import gpu_train
 
-DEFAULT_SEGMENTS = "bare,labkit,bare,labkit:workers0,bare,labkit,bare,labkit:workers0,bare,labkit,bare"
-VARIANTS = {"padfree": "padding-free batches (forced)", "workers0": "no dataloader workers (labkit's CPU setting)"}
+DEFAULT_SEGMENTS = "bare,labkit,bare,labkit:hfflops,bare,labkit,bare,labkit:hfflops,bare,labkit,bare"
+VARIANTS = {"padfree": "padding-free batches (forced)", "workers0": "no dataloader workers (labkit's CPU setting)",
+            "noamp": "DIAGNOSTIC: accelerate's bf16 autocast wrapper off (the weights are bf16 already)",
+            "hfflops": "the Trainer's own FLOP count (walks every parameter each micro-batch; labkit caches it)",
+            "stepsync": "the clock waits for the GPU after every step (sessions 2-3 timing)"}
+BARE_VARIANTS = {"amp": "forward under torch.autocast(bf16), as the Trainer runs it",
+                 "stepsync": "the clock waits for the GPU and the loss is read after every step (sessions 2-3)"}
 
 
 def _timed(owner, name: str, totals: dict) -> None:
@@ -76,12 +89,41 @@ def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...
         train.sft_config, train.padding_is_free = original_config, original_choice
     if "workers0" in variants:   # the Trainer reads these when train() builds its dataloader
         trainer.args.dataloader_num_workers, trainer.args.dataloader_persistent_workers = 0, False
+    if "noamp" in variants:      # accelerate wraps model.forward in autocast when train() prepares the model
+        trainer.accelerator.native_amp = False
+    if "hfflops" in variants:
+        from transformers import Trainer
+
+        trainer.floating_point_ops = lambda inputs: Trainer.floating_point_ops(trainer, inputs)
     for callback in callbacks:
         trainer.add_callback(callback)
-    return _train_timed(args, trainer)
+    try:
+        return {**_train_timed(args, trainer, "stepsync" in variants), "trainer_args": _effective_args(trainer)}
+    finally:
+        _unwrap_forward(loaded.model)
 
 
-def _train_timed(args, trainer) -> dict:
+def _unwrap_forward(model) -> None:
+    """Undo accelerate's autocast wrapper around ``model.forward`` (set on the instance when train() prepares the
+    model, and left there): the next bare segment must run the model as the bare loop does."""
+    original = model.__dict__.pop("_original_forward", None)
+    if original is not None:
+        model.forward = original
+
+
+def _effective_args(trainer) -> dict:
+    """The Trainer settings that decide per-step host work (Unsloth's SFTConfig changes some defaults)."""
+    a = trainer.args
+    keys = ("logging_nan_inf_filter", "torch_empty_cache_steps", "include_num_input_tokens_seen",
+            "dataloader_num_workers", "dataloader_pin_memory", "optim", "max_grad_norm", "padding_free")
+    out = {k: str(getattr(a, k, None)) for k in keys}
+    config = getattr(trainer.accelerator, "dataloader_config", None)
+    out["dataloader_non_blocking"] = str(getattr(config, "non_blocking", None))
+    out["native_amp"] = str(trainer.accelerator.native_amp)
+    return out
+
+
+def _train_timed(args, trainer, every_step: bool = False) -> dict:
     from transformers import TrainerCallback
 
     totals: dict[str, float] = {}
@@ -92,7 +134,7 @@ def _train_timed(args, trainer) -> dict:
         def on_step_end(self, *a, **kw):
             marks.append(dict(totals))
 
-    trainer.add_callback(gpu_train._wall_clock_callback(stamps))
+    trainer.add_callback(gpu_train._wall_clock_callback(stamps, gpu_train.sync_steps(args, every_step)))
     trainer.add_callback(Snapshot())
     _timed(trainer, "get_batch_samples", totals)
     _timed(trainer, "training_step", totals)
@@ -120,55 +162,145 @@ def run_segments(args) -> dict:
         kind, *variants = name.split(":")
         rows = gpu_train.random_rows(per_segment, args.seq_len, args.vocab, seed=index)
         if kind == "bare":
-            result = gpu_train.hand_loop(args, loaded.model, rows)
+            result = gpu_train.hand_loop(args, loaded.model, rows, autocast="amp" in variants,
+                                         every_step="stepsync" in variants)
         else:
             result = labkit_segment(args, cfg, loaded, rows, tuple(variants))
         result["segment"] = name
         results.append(result)
         print(f"{name}: {result['tokens_per_s']:,.0f} tokens/s", flush=True)
+    profiles = {}
     if args.profile_steps:
-        for kind in ("bare", "labkit"):
-            (args.out / f"profile_{kind}.txt").write_text(profile_table(args, cfg, loaded, kind), encoding="utf-8")
-    return {"describe": loaded.describe(), "segments": results, "summary": summarise(results)}
+        for name in args.profile_segments.split(","):
+            text, profiles[name] = profile_segment(args, cfg, loaded, name)
+            slug = name.replace(":", "_")
+            (args.out / f"profile_{slug}.txt").write_text(text, encoding="utf-8")
+            print(f"profile {name}: {json.dumps(profiles[name])}", flush=True)
+    return {"describe": loaded.describe(), "segments": results, "summary": summarise(results), "profiles": profiles}
 
 
-def profile_table(args, cfg, loaded, kind: str) -> str:
-    """``kind`` ("bare" or "labkit") under ``torch.profiler``: one step skipped, one warm-up, then
-    ``--profile-steps`` recorded; the operators by their own device time (CPU time without CUDA)."""
+SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "aten::_local_scalar_dense")
+
+
+def profile_segment(args, cfg, loaded, name: str) -> tuple[str, dict]:
+    """Segment ``name`` under ``torch.profiler``: two steps skipped (compile, warm-up), then ``--profile-steps``
+    recorded. Returns the report text and its summary: wall and device-busy time per step (the gap between them
+    is time the GPU waited for the host), kernels and host syncs per step. The report holds the operators by
+    device time and every host sync with the Python stack that caused it; a gzipped Chrome trace goes beside it."""
     import torch
     from torch.profiler import ProfilerActivity, profile, schedule
-    from transformers import TrainerCallback
 
+    kind, *variants = name.split(":")
     cuda = torch.cuda.is_available()
     short = argparse.Namespace(**{**vars(args), "warmup": 2, "steps": args.profile_steps})
-    rows = gpu_train.random_rows(args.batch_size * (2 + args.profile_steps), args.seq_len, args.vocab, seed=99)
+    rows = gpu_train.random_rows(args.batch_size * (3 + args.profile_steps), args.seq_len, args.vocab, seed=99)
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
-    steps = schedule(wait=1, warmup=1, active=args.profile_steps, repeat=1)   # one recorded window
-    with profile(activities=activities, schedule=steps) as prof:
-        if kind == "bare":
-            gpu_train.hand_loop(short, loaded.model, rows, on_step=prof.step)
-        else:
-            class ProfilerStep(TrainerCallback):
-                def on_step_end(self, *a, **kw):
-                    prof.step()
+    stamps: list[float] = []
 
-            labkit_segment(short, cfg, loaded, rows, (), callbacks=(ProfilerStep(),))
+    def on_step():
+        stamps.append(time.perf_counter())
+        prof.step()
+
+    with profile(activities=activities, schedule=schedule(wait=2, warmup=1, active=args.profile_steps, repeat=1),
+                 with_stack=True) as prof:
+        if kind == "bare":
+            gpu_train.hand_loop(short, loaded.model, rows, on_step=on_step, autocast="amp" in variants)
+        else:
+            labkit_segment(short, cfg, loaded, rows, tuple(variants), callbacks=(_step_hook(on_step),))
+    summary = _profile_summary(prof, stamps[2:3 + args.profile_steps], args.profile_steps, cuda)
     sort = "self_device_time_total" if cuda else "self_cpu_time_total"
-    return f"{kind}: {args.profile_steps} steps\n" + prof.key_averages().table(sort_by=sort, row_limit=40)
+    text = (f"{name}: {args.profile_steps} steps\n{json.dumps(summary, indent=1)}\n\n"
+            + prof.key_averages().table(sort_by=sort, row_limit=45) + "\n\nHost syncs, by Python stack:\n"
+            + _sync_stacks(prof))
+    trace = args.out / f"trace_{name.replace(':', '_')}.json"
+    prof.export_chrome_trace(str(trace))
+    subprocess.run(["gzip", "-f", str(trace)], check=False)
+    return text, summary
+
+
+def _step_hook(hook):
+    """A Trainer callback that synchronises CUDA at each step end, then calls ``hook()``."""
+    from transformers import TrainerCallback
+
+    class StepHook(TrainerCallback):
+        def on_step_end(self, *a, **kw):
+            gpu_train._sync()
+            hook()
+
+    return StepHook()
+
+
+def _profile_summary(prof, stamps: list[float], steps: int, cuda: bool) -> dict:
+    """Per recorded step: wall time, GPU time covered by at least one kernel or copy (intervals merged), the
+    GPU's idle time between the first and last of them, kernel count and host syncs."""
+    from torch.autograd import DeviceType
+
+    wall_ms = 1000 * (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
+    syncs: dict[str, float] = {}
+    intervals = []
+    for event in prof.events():
+        if event.name in SYNC_EVENTS:
+            syncs[event.name] = syncs.get(event.name, 0) + 1 / steps
+        if cuda and event.device_type == DeviceType.CUDA:
+            intervals.append((event.time_range.start, event.time_range.end))
+    summary = {"wall_ms_per_step": wall_ms, "syncs_per_step": syncs,
+               "note": "wall time under the profiler (slower than unprofiled)"}
+    if intervals:
+        intervals.sort()
+        busy, (start, end) = 0.0, intervals[0]
+        for a, b in intervals[1:]:
+            if a > end:
+                busy, start = busy + end - start, a
+            end = max(end, b)
+        busy += end - start
+        span = max(b for _, b in intervals) - intervals[0][0]
+        summary.update(device_busy_ms_per_step=busy / 1000 / steps,
+                       device_idle_ms_per_step=(span - busy) / 1000 / steps, kernels_per_step=len(intervals) / steps)
+    return summary
+
+
+def _sync_stacks(prof, frames: int = 12) -> str:
+    """Each host sync, grouped by its Python stack (innermost first). With ``with_stack`` this torch records the
+    Python calls as parent events of the operators (``file.py(line): function``), so the stack is the chain of
+    enclosing events; older releases put it in ``event.stack`` instead."""
+    from collections import Counter
+
+    found: Counter = Counter()
+    for event in prof.events():
+        if event.name not in SYNC_EVENTS:
+            continue
+        chain, owner = list(event.stack or []), event.cpu_parent
+        while owner is not None and len(chain) < 4 * frames:
+            chain.extend(owner.stack or [owner.name])
+            owner = owner.cpu_parent
+        python = [f for f in chain if ".py(" in f and "torch/profiler" not in f and "torch/nn/modules" not in f]
+        found[(event.name, tuple(python[:frames]))] += 1
+    lines = [f"- {name} x{count}:\n      " + "\n      ".join(stack or ("(no Python stack)",))
+             for (name, stack), count in found.most_common()]
+    return "\n".join(lines) or "(none)"
+
+
+def reference_for(segment: str) -> str:
+    """The bare segment a segment is compared with: ``bare``, or ``bare:stepsync`` under the every-step timing."""
+    return "bare:stepsync" if "stepsync" in segment.split(":")[1:] else "bare"
 
 
 def summarise(results: list[dict]) -> list[dict]:
-    """Each labkit segment against the mean of the bare segments next to it."""
+    """Each segment that is not itself a reference against the mean of the nearest reference segment before it
+    and after it (``reference_for``): labkit segments give labkit's overhead, ``bare:amp`` the cost of autocast."""
+    names = [r["segment"] for r in results]
     out = []
     for i, r in enumerate(results):
-        if r["segment"] == "bare":
+        reference = reference_for(r["segment"])
+        if r["segment"] == reference:
             continue
-        bare = [results[j]["tokens_per_s"] for j in (i - 1, i + 1)
-                if 0 <= j < len(results) and results[j]["segment"] == "bare"]
+        before = [j for j in range(i - 1, -1, -1) if names[j] == reference][:1]
+        after = [j for j in range(i + 1, len(names)) if names[j] == reference][:1]
+        bare = [results[j]["tokens_per_s"] for j in before + after]
         if bare:
-            reference = statistics.mean(bare)
-            out.append({"segment": r["segment"], "index": i, "bare_tokens_per_s": reference,
-                        "tokens_per_s": r["tokens_per_s"], "overhead": 1 - r["tokens_per_s"] / reference})
+            mean = statistics.mean(bare)
+            out.append({"segment": r["segment"], "index": i, "reference": reference, "bare_tokens_per_s": mean,
+                        "tokens_per_s": r["tokens_per_s"], "overhead": 1 - r["tokens_per_s"] / mean})
     return out
 
 
@@ -181,10 +313,11 @@ def table(payload: dict) -> str:
         lines.append(f"| {i} | {r['segment']} | {r['tokens_per_s']:,.0f} | {r['s_per_step']:.4f} | "
                      f"{'-' if fetch is None else f'{fetch:.1f}'} | {'-' if step is None else f'{step:.1f}'} | "
                      f"{r.get('padding_free', '-')} |")
-    lines += ["", "| labkit segment | vs mean of neighbouring bare segments (tokens/s) | overhead |",
+    lines += ["", "| segment | vs mean of the nearest reference segments (tokens/s) | overhead |",
               "| --- | ---: | ---: |"]
     for s in payload["summary"]:
-        lines.append(f"| #{s['index']} {s['segment']} | {s['tokens_per_s']:,.0f} vs {s['bare_tokens_per_s']:,.0f} | "
+        lines.append(f"| #{s['index']} {s['segment']} | {s['tokens_per_s']:,.0f} vs {s['bare_tokens_per_s']:,.0f} "
+                     f"({s['reference']}) | "
                      f"{100 * s['overhead']:.1f}% |")
     by_kind: dict[str, list[float]] = {}
     for s in payload["summary"]:
@@ -193,7 +326,24 @@ def table(payload: dict) -> str:
     for kind, values in by_kind.items():
         lines.append(f"- {kind}: mean overhead {100 * statistics.mean(values):.1f}% over {len(values)} segment(s) "
                      f"({', '.join(f'{100 * v:.1f}%' for v in values)})")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _profile_lines(payload.get("profiles") or {})) + "\n"
+
+
+def _profile_lines(profiles: dict) -> list[str]:
+    if not profiles:
+        return []
+    lines = ["", "Under torch.profiler (slower than the timed segments; see profile_<segment>.txt):", "",
+             "| segment | wall ms/step | GPU busy ms/step | GPU idle ms/step | kernels/step | host syncs/step |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for name, p in profiles.items():
+        syncs = ", ".join(f"{k} {v:.1f}" for k, v in p["syncs_per_step"].items()) or "0"
+        lines.append(f"| {name} | {_ms(p.get('wall_ms_per_step'))} | {_ms(p.get('device_busy_ms_per_step'))} | "
+                     f"{_ms(p.get('device_idle_ms_per_step'))} | {_ms(p.get('kernels_per_step'), 0)} | {syncs} |")
+    return lines
+
+
+def _ms(value, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def parse_args(argv: list[str] | None):
@@ -212,13 +362,16 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--segments", default=DEFAULT_SEGMENTS,
                         help="comma-separated: bare, labkit, labkit:" + ", labkit:".join(VARIANTS))
     parser.add_argument("--profile-steps", type=int, default=0,
-                        help="then profile this many bare and labkit steps (torch.profiler tables in --out)")
+                        help="then profile this many steps of each --profile-segments (torch.profiler, in --out)")
+    parser.add_argument("--profile-segments", default="bare,labkit", help="segments to profile (as --segments)")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in args.segments.split(","):
+    for name in [*args.segments.split(","), *args.profile_segments.split(",")]:
         kind, *variants = name.split(":")
-        if kind not in ("bare", "labkit") or any(v not in VARIANTS for v in variants) or (kind == "bare" and variants):
-            parser.error(f"segment {name!r}: use bare, labkit or labkit:VARIANT ({', '.join(VARIANTS)})")
+        allowed = VARIANTS if kind == "labkit" else BARE_VARIANTS
+        if kind not in ("bare", "labkit") or any(v not in allowed for v in variants):
+            parser.error(f"segment {name!r}: use labkit[:VARIANT] ({', '.join(VARIANTS)}) or bare[:VARIANT] "
+                         f"({', '.join(BARE_VARIANTS)})")
     args.shape = "tiny" if args.tiny else args.shape
     args.model_dir = str(args.model_dir or args.out / "model")
     args.vocab = gpu_train.SHAPES[args.shape]["vocab_size"]

@@ -161,14 +161,26 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def _wall_clock_callback(stamps: list[float]):
+def sync_steps(args, every_step: bool = False) -> set[int] | None:
+    """The (1-based) steps after which the bench waits for the GPU before it reads the clock: the two ends of the
+    timed window, which is all that tokens/s needs (``_result``); None (``every_step``) waits after every step.
+
+    Waiting after every step was the timing of sessions 2 and 3: it leaves the GPU idle while the host prepares
+    the next step, which a training loop that does not wait for the device (labkit's logs read the GPU only every
+    ``logging_steps``) hides behind the GPU's queue. It costs the loop with the longer host path between steps
+    more, so labkit's overhead reads higher under it."""
+    return None if every_step else {max(args.warmup, 1), args.warmup + args.steps}
+
+
+def _wall_clock_callback(stamps: list[float], sync_at: set[int] | None = None):
     from transformers import TrainerCallback
 
     class WallClock(TrainerCallback):
         """End-of-step timestamps: everything labkit and TRL do between steps falls inside the window."""
 
         def on_step_end(self, args, state, control, **kwargs):
-            _sync()
+            if sync_at is None or state.global_step in sync_at:
+                _sync()
             stamps.append(time.perf_counter())
 
     return WallClock()
@@ -205,7 +217,7 @@ def case_labkit(args, case: Case) -> dict:
     if "fusedhead" in case.variants:
         trainer.use_fused_head = True
     stamps: list[float] = []
-    trainer.add_callback(_wall_clock_callback(stamps))
+    trainer.add_callback(_wall_clock_callback(stamps, sync_steps(args, args.step_sync)))
     print(TRAINING_MARKER, flush=True)
     trainer.train()
     logged = [r for r in read_log(run.path("logs", "train_log.jsonl")) if r.get("kind") == "train"]
@@ -277,12 +289,17 @@ def case_plain_hf(args, case: Case) -> dict:
 
 def _hand_loop(args, model, describe: str) -> dict:
     rows = random_rows(args.batch_size * (args.warmup + args.steps), args.seq_len, args.vocab)
-    return {**hand_loop(args, model, rows), "describe": describe}
+    return {**hand_loop(args, model, rows, every_step=args.step_sync), "describe": describe}
 
 
-def hand_loop(args, model, rows: list[dict], on_step=None) -> dict:
+def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = False, every_step: bool = False) -> dict:
     """AdamW over the trainable weights, grad clipping 1.0, one full batch of ``rows`` a step, timed like the
-    labkit cases (also ``labkit.bench.gpu_overhead``'s bare segments); ``on_step()`` after each step if given."""
+    labkit cases (also ``labkit.bench.gpu_overhead``'s bare segments); ``on_step()`` after each step if given;
+    ``autocast`` runs the forward under bf16 autocast, as the Trainer does. The loss is read on the host every
+    ``LABKIT_LOGGING_STEPS`` steps, as labkit logs it (``every_step``: every step, and the clock waits for the
+    GPU after every step; see ``sync_steps``)."""
+    import contextlib
+
     import torch
 
     load_memory = memory()
@@ -295,16 +312,20 @@ def hand_loop(args, model, rows: list[dict], on_step=None) -> dict:
     optimizer = torch.optim.AdamW(params, lr=2e-4)
     device = next(p.device for p in params)
     stamps, tokens, loss = [], [], None
+    sync_at, read_every = sync_steps(args, every_step), 1 if every_step else LABKIT_LOGGING_STEPS
     for step in range(len(rows) // args.batch_size):
         chunk = rows[step * args.batch_size:(step + 1) * args.batch_size]
         ids = torch.tensor([r["input_ids"] for r in chunk], device=device)
-        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
+        with torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext():
+            loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        float(loss.detach())  # read the loss every step, as a training script that prints it does
-        _sync()
+        if (step + 1) % read_every == 0:
+            float(loss.detach())  # read (print) the loss, as a training script does
+        if sync_at is None or step + 1 in sync_at:
+            _sync()
         stamps.append(time.perf_counter())
         tokens.append(ids.numel())
         if on_step is not None:
@@ -334,7 +355,7 @@ def case_unsloth_trl(args, case: Case) -> dict:
     trainer = SFTTrainer(model=model, processing_class=tokenizer, args=config,
                          train_dataset=Dataset.from_list([{"input_ids": r["input_ids"]} for r in rows]))
     stamps: list[float] = []
-    trainer.add_callback(_wall_clock_callback(stamps))
+    trainer.add_callback(_wall_clock_callback(stamps, sync_steps(args, args.step_sync)))
     print(TRAINING_MARKER, flush=True)
     trainer.train()
     result = _result(args, stamps, [args.batch_size * args.seq_len] * len(stamps), load_memory)
@@ -382,7 +403,7 @@ def _shared_flags(args) -> list[str]:
     flags = ["--out", str(args.out), "--model-dir", args.model_dir, "--tokenizer", str(args.tokenizer), "--device", args.device,
              "--steps", str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
              "--seq-len", str(args.seq_len), "--rank", str(args.rank)]
-    return flags + ["--shape", args.shape]
+    return flags + ["--shape", args.shape] + (["--step-sync"] if args.step_sync else [])
 
 
 def mfu(tokens_per_s: float | None, flops_per_token: float, peak_tflops: float | None) -> float | None:
@@ -486,7 +507,8 @@ def _write(args, model: dict, results: dict, peak: float | None) -> None:
               f"{model['params_total'] / 1e9:.3f} B params ({model['params_non_embedding'] / 1e9:.3f} B non-embedding"
               f" + {model['params_lm_head'] / 1e9:.3f} B LM head, {model['flops_per_token'] / 1e9:.2f} GFLOP/token); "
               f"batch {args.batch_size} x {args.seq_len}, LoRA r={args.rank} on 7 projections, gradient "
-              f"checkpointing, AdamW; {args.steps} timed steps after {args.warmup} warm-up")
+              f"checkpointing, AdamW; {args.steps} timed steps after {args.warmup} warm-up; the clock waits for the GPU "
+              f"{'after every step' if args.step_sync else 'at the two ends of the timed window'}")
     text = header + "\n\n" + table(results, model, peak) + "\n"
     (args.out / "gpu_train.md").write_text(text, encoding="utf-8")
     payload = {"model": model, "peak_tflops": peak, "args": {k: str(v) for k, v in vars(args).items()},
@@ -521,6 +543,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
     parser.add_argument("--budget-s", type=float, default=520, help="stop starting cases after this many seconds")
     parser.add_argument("--case-timeout-s", type=float, default=200)
+    parser.add_argument("--step-sync", action="store_true",
+                        help="wait for the GPU after every step and read the loss every step (sessions 2-3 timing)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in args.cases.split(","):
