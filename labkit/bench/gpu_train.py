@@ -292,12 +292,13 @@ def _hand_loop(args, model, describe: str) -> dict:
     return {**hand_loop(args, model, rows, every_step=args.step_sync), "describe": describe}
 
 
-def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = False, every_step: bool = False) -> dict:
-    """AdamW over the trainable weights, grad clipping 1.0, one full batch of ``rows`` a step, timed like the
-    labkit cases (also ``labkit.bench.gpu_overhead``'s bare segments); ``on_step()`` after each step if given;
-    ``autocast`` runs the forward under bf16 autocast, as the Trainer does. The loss is read on the host every
-    ``LABKIT_LOGGING_STEPS`` steps, as labkit logs it (``every_step``: every step, and the clock waits for the
-    GPU after every step; see ``sync_steps``)."""
+def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = False,
+              every_step: bool = False) -> dict:
+    """AdamW over the trainable weights, grad clipping 1.0, one full batch of ``rows`` a step (all staged on the
+    device first), timed like the labkit cases (also ``labkit.bench.gpu_overhead``'s bare segments); ``on_step()``
+    after each step if given; ``autocast`` runs the forward under bf16 autocast, as the Trainer does. The loss is
+    read on the host every ``LABKIT_LOGGING_STEPS`` steps, as labkit logs it (``every_step``: every step, and
+    the clock waits for the GPU after every step; see ``sync_steps``)."""
     import contextlib
 
     import torch
@@ -313,11 +314,14 @@ def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = Fals
     device = next(p.device for p in params)
     stamps, tokens, loss = [], [], None
     sync_at, read_every = sync_steps(args, every_step), 1 if every_step else LABKIT_LOGGING_STEPS
-    for step in range(len(rows) // args.batch_size):
-        chunk = rows[step * args.batch_size:(step + 1) * args.batch_size]
-        ids = torch.tensor([r["input_ids"] for r in chunk], device=device)
+    # Every batch is on the GPU before the loop: building one from Python lists and copying it from pageable
+    # memory each step would make the host wait for the GPU (a sync) and add host work, handicapping the reference.
+    batches = [torch.tensor([r["input_ids"] for r in rows[i:i + args.batch_size]], device=device)
+               for i in range(0, len(rows) - args.batch_size + 1, args.batch_size)]
+    masks = [torch.ones_like(ids) for ids in batches]
+    for step, (ids, mask) in enumerate(zip(batches, masks)):
         with torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext():
-            loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
+            loss = model(input_ids=ids, attention_mask=mask, labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
