@@ -25,7 +25,7 @@ and of the bare segment: ``bare:amp`` runs its forward under bf16 autocast (what
 With ``--profile-steps N`` each of ``--profile-segments`` (default ``bare,labkit``) then runs under
 ``torch.profiler``: ``profile_<segment>.txt`` holds wall vs device-busy time per step (their gap is time the GPU
 waited for the host), kernels and host syncs per step, the operators by device time and each host sync with the
-Python stack that caused it; ``trace_<segment>.json.gz`` is the Chrome trace (chrome://tracing, Perfetto).
+Python stack that caused it; with ``--trace``, ``trace_<segment>.json.gz`` is the Chrome trace (Perfetto).
 
 Per segment: tokens/s over the timed steps (wall clock between CUDA-synchronised step ends, like gpu_train), and
 the host time labkit's segments spend fetching the batch (``get_batch_samples``) and in the training step
@@ -54,15 +54,16 @@ BARE_VARIANTS = {"amp": "forward under torch.autocast(bf16), as the Trainer runs
                  "stepsync": "the clock waits for the GPU and the loss is read after every step (sessions 2-3)"}
 
 
-def _timed(owner, name: str, totals: dict) -> None:
-    """Wrap ``owner.name`` to add the host time spent in it to ``totals[name]``. No CUDA sync (it would change
-    what is measured): a training step's host time close to the whole step's time means the host is the limit."""
+def _timed(owner, name: str, totals: dict, key: str | None = None) -> None:
+    """Wrap ``owner.name`` to add the host time spent in it to ``totals[key or name]``. No CUDA sync (it would
+    change what is measured): a training step's host time close to the whole step's time means the host is the
+    limit."""
     original = getattr(owner, name)
 
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         out = original(*args, **kwargs)
-        totals[name] = totals.get(name, 0.0) + time.perf_counter() - start
+        totals[key or name] = totals.get(key or name, 0.0) + time.perf_counter() - start
         return out
 
     setattr(owner, name, wrapper)
@@ -123,25 +124,48 @@ def _effective_args(trainer) -> dict:
     return out
 
 
+HOST_PHASES = ("get_batch_samples", "training_step", "_clip_grad_norm", "optimizer", "scheduler_zero_grad",
+               "on_step_end", "_maybe_log_save_evaluate")
+
+
 def _train_timed(args, trainer, every_step: bool = False) -> dict:
+    """``trainer.train()`` timed like the bare loop, with the host time of each phase of a step (``HOST_PHASES``:
+    ``optimizer`` runs from the pre- to the post-optimizer-step callback, ``scheduler_zero_grad`` from there to the
+    step-end callbacks, ``on_step_end`` is the Trainer's and labkit's step-end callbacks, not the bench's). Host
+    time outside the training step is time the GPU may wait when a step ends with the GPU drained."""
     from transformers import TrainerCallback
 
     totals: dict[str, float] = {}
     marks: list[dict] = []
     stamps: list[float] = []
 
-    class Snapshot(TrainerCallback):
+    def add(name: str, seconds: float) -> None:
+        totals[name] = totals.get(name, 0.0) + seconds
+
+    class Phases(TrainerCallback):
+        start = 0.0
+
+        def on_pre_optimizer_step(self, *a, **kw):
+            self.start = time.perf_counter()
+
+        def on_optimizer_step(self, *a, **kw):
+            add("optimizer", time.perf_counter() - self.start)
+            self.start = time.perf_counter()
+
         def on_step_end(self, *a, **kw):
+            add("scheduler_zero_grad", time.perf_counter() - self.start)
             marks.append(dict(totals))
 
+    for callback in trainer.callback_handler.callbacks:
+        _timed(callback, "on_step_end", totals, key="on_step_end")
+    trainer.callback_handler.callbacks.insert(0, Phases())   # first: it closes the scheduler + zero_grad phase
     trainer.add_callback(gpu_train._wall_clock_callback(stamps, gpu_train.sync_steps(args, every_step)))
-    trainer.add_callback(Snapshot())
-    _timed(trainer, "get_batch_samples", totals)
-    _timed(trainer, "training_step", totals)
+    for name in ("get_batch_samples", "training_step", "_clip_grad_norm", "_maybe_log_save_evaluate"):
+        _timed(trainer, name, totals)
     trainer.train()
     result = gpu_train._result(args, stamps, [args.batch_size * args.seq_len] * len(stamps), {})
     first, last = marks[args.warmup - 1] if args.warmup else {}, marks[-1]
-    for key in ("get_batch_samples", "training_step"):
+    for key in HOST_PHASES:
         result[f"{key}_ms"] = 1000 * (last.get(key, 0.0) - first.get(key, 0.0)) / result["timed_steps"]
     result["padding_free"] = bool(getattr(trainer.args, "padding_free", False))
     return result
@@ -186,7 +210,8 @@ def profile_segment(args, cfg, loaded, name: str) -> tuple[str, dict]:
     """Segment ``name`` under ``torch.profiler``: two steps skipped (compile, warm-up), then ``--profile-steps``
     recorded. Returns the report text and its summary: wall and device-busy time per step (the gap between them
     is time the GPU waited for the host), kernels and host syncs per step. The report holds the operators by
-    device time and every host sync with the Python stack that caused it; a gzipped Chrome trace goes beside it."""
+    device time and every host sync with the Python stack that caused it; with ``--trace`` a gzipped Chrome trace
+    goes beside it."""
     import torch
     from torch.profiler import ProfilerActivity, profile, schedule
 
@@ -212,9 +237,10 @@ def profile_segment(args, cfg, loaded, name: str) -> tuple[str, dict]:
     text = (f"{name}: {args.profile_steps} steps\n{json.dumps(summary, indent=1)}\n\n"
             + prof.key_averages().table(sort_by=sort, row_limit=45) + "\n\nHost syncs, by Python stack:\n"
             + _sync_stacks(prof))
-    trace = args.out / f"trace_{name.replace(':', '_')}.json"
-    prof.export_chrome_trace(str(trace))
-    subprocess.run(["gzip", "-f", str(trace)], check=False)
+    if args.trace:
+        trace = args.out / f"trace_{name.replace(':', '_')}.json"
+        prof.export_chrome_trace(str(trace))
+        subprocess.run(["gzip", "-f", str(trace)], check=False)
     return text, summary
 
 
@@ -313,6 +339,7 @@ def table(payload: dict) -> str:
         lines.append(f"| {i} | {r['segment']} | {r['tokens_per_s']:,.0f} | {r['s_per_step']:.4f} | "
                      f"{'-' if fetch is None else f'{fetch:.1f}'} | {'-' if step is None else f'{step:.1f}'} | "
                      f"{r.get('padding_free', '-')} |")
+    lines += _host_lines(payload["segments"])
     lines += ["", "| segment | vs mean of the nearest reference segments (tokens/s) | overhead |",
               "| --- | ---: | ---: |"]
     for s in payload["summary"]:
@@ -324,9 +351,35 @@ def table(payload: dict) -> str:
         by_kind.setdefault(s["segment"], []).append(s["overhead"])
     lines.append("")
     for kind, values in by_kind.items():
-        lines.append(f"- {kind}: mean overhead {100 * statistics.mean(values):.1f}% over {len(values)} segment(s) "
-                     f"({', '.join(f'{100 * v:.1f}%' for v in values)})")
+        lines.append(f"- {kind}: mean overhead {100 * statistics.mean(values):.1f}%{_interval(values)} over "
+                     f"{len(values)} segment(s) ({', '.join(f'{100 * v:.1f}%' for v in values)})")
     return "\n".join(lines + _profile_lines(payload.get("profiles") or {})) + "\n"
+
+
+def _host_lines(segments: list[dict]) -> list[str]:
+    """Host ms per step by phase (no CUDA sync inside): where the host spends a step, labkit's and the bare loop's."""
+    phases = [k for k in (*HOST_PHASES, *gpu_train.BARE_PHASES) if any(f"{k}_ms" in r for r in segments)]
+    if not phases:
+        return []
+    lines = ["", "Host time per step (ms, no CUDA sync inside; 'outside' = step time minus the training step or the "
+             "forward + backward):", "",
+             "| # | segment | " + " | ".join(phases) + " | outside |", "| ---: | --- |" + " ---: |" * (len(phases) + 1)]
+    for i, r in enumerate(segments):
+        inner = r.get("training_step_ms", r.get("forward_backward_ms"))
+        outside = None if inner is None else 1000 * r["s_per_step"] - inner
+        cells = [_ms(r.get(f"{k}_ms")) for k in phases]
+        lines.append(f"| {i} | {r['segment']} | " + " | ".join(cells) + f" | {_ms(outside)} |")
+    return lines
+
+
+def _interval(values: list[float]) -> str:
+    """The 95% percentile-bootstrap interval of the mean (labkit's own, as for evaluation scores); from 3 values."""
+    if len(values) < 3:
+        return ""
+    from labkit.metrics import bootstrap_ci
+
+    _, low, high = bootstrap_ci(values, n_resamples=10_000)
+    return f" [95% CI {100 * low:.1f}%, {100 * high:.1f}%]"
 
 
 def _profile_lines(profiles: dict) -> list[str]:
@@ -364,6 +417,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--profile-steps", type=int, default=0,
                         help="then profile this many steps of each --profile-segments (torch.profiler, in --out)")
     parser.add_argument("--profile-segments", default="bare,labkit", help="segments to profile (as --segments)")
+    parser.add_argument("--trace", action="store_true",
+                        help="also write each profile's Chrome trace (gzipped; about 8 MB a 1B segment of 3 steps)")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in [*args.segments.split(","), *args.profile_segments.split(",")]:

@@ -39,7 +39,11 @@ LLAMA_3_2_3B = {**LLAMA_3_2_1B, "hidden_size": 3072, "num_hidden_layers": 28, "n
 TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
         "intermediate_size": 128, "vocab_size": 49152, "tie_word_embeddings": True, "max_position_embeddings": 512}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-SHAPES = {"1b": LLAMA_3_2_1B, "3b": LLAMA_3_2_3B, "tiny": TINY}
+# The 1B shape's layer count on a toy width: the same modules and LoRA tensors (16 layers x 7 targets), so the same
+# per-tensor host work per step (optimizer, clipping, zero_grad, module walks), with almost no arithmetic. For
+# measuring host overhead on a CPU (``--device cpu --shape host``), where the GPU path's host work cannot be seen.
+HOST = {**TINY, "num_hidden_layers": LLAMA_3_2_1B["num_hidden_layers"]}
+SHAPES = {"1b": LLAMA_3_2_1B, "3b": LLAMA_3_2_3B, "tiny": TINY, "host": HOST}
 PEAK_TFLOPS = {"H200": 790.0, "H100": 990.0}   # dense bf16, SXM
 
 
@@ -70,6 +74,7 @@ CASES = {
                              False, trl_only=True),
 }
 LABKIT_LOGGING_STEPS = 10   # the GPU presets' value (labkit/presets/colab-*.yaml)
+BARE_PHASES = ("forward_backward", "clip", "optimizer_zero_grad")   # the bare loop's host time per step, by phase
 TRAINING_MARKER = "labkit-bench: model loaded, training"
 # Variants of a labkit case, as suffixes of its name (``labkit-unsloth-bf16:fusedhead:log1``): diagnostics that
 # attribute labkit's overhead; none changes what the product does unless asked for.
@@ -319,13 +324,21 @@ def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = Fals
     batches = [torch.tensor([r["input_ids"] for r in rows[i:i + args.batch_size]], device=device)
                for i in range(0, len(rows) - args.batch_size + 1, args.batch_size)]
     masks = [torch.ones_like(ids) for ids in batches]
+    host = {phase: [] for phase in BARE_PHASES}   # host seconds per step and phase (no sync inside)
     for step, (ids, mask) in enumerate(zip(batches, masks)):
+        start = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext():
             loss = model(input_ids=ids, attention_mask=mask, labels=ids).loss
         loss.backward()
+        after_backward = time.perf_counter()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
+        after_clip = time.perf_counter()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        after_optimizer = time.perf_counter()
+        host["forward_backward"].append(after_backward - start)
+        host["clip"].append(after_clip - after_backward)
+        host["optimizer_zero_grad"].append(after_optimizer - after_clip)
         if (step + 1) % read_every == 0:
             float(loss.detach())  # read (print) the loss, as a training script does
         if sync_at is None or step + 1 in sync_at:
@@ -335,6 +348,8 @@ def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = Fals
         if on_step is not None:
             on_step()
     result = _result(args, stamps, tokens, load_memory)
+    result.update({f"{phase}_ms": 1000 * sum(times[args.warmup:]) / max(len(times) - args.warmup, 1)
+                   for phase, times in host.items()})
     result.update(final_loss=float(loss.detach()), trainable_params=sum(p.numel() for p in params))
     return result
 
