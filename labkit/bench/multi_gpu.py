@@ -20,7 +20,8 @@ the yardstick for "the same loss curve within noise"; also the single-GPU run wi
 
 Logging is every 10 steps, as in the GPU presets; the loss curve comes from each process's per-step losses, kept
 on the device and read at the end (a log every step would add host syncs and collectives to the timing).
-Timing: rank 0's wall clock between the ends of optimizer steps (CUDA synchronised), after ``--warmup`` steps;
+Timing: rank 0's wall clock over the steps after ``--warmup``, CUDA synchronised at the two ends of that window
+(``--step-sync``: after every step, as in session 3; the rows each step trained are kept on the device too);
 tokens/s counts every process's tokens (global batch x seq len per step). NCCL's NVLink multicast is off in the
 children (``NCCL_NVLS_ENABLE=0``). Output in ``--out``: ``multi_gpu.md`` (table), ``multi_gpu.json`` (all
 fields), ``multi_gpu.log`` (every child's output); written again after each launch, so a failed or timed-out
@@ -88,10 +89,11 @@ def train_child(args) -> dict:
     trainer = build_trainer(cfg, run, loaded, rows, [])
     seen, losses = _record_rows(trainer)
     stamps: list[float] = []
-    trainer.add_callback(gpu_train._wall_clock_callback(stamps))
+    trainer.add_callback(gpu_train._wall_clock_callback(stamps, gpu_train.sync_steps(shaped, args.step_sync)))
     trainer.train()
     result = {"rank": distributed.rank(), "world_size": distributed.world_size(), "stamps": stamps,
-              "rows_seen": seen, "step_loss": {step: float(sum(parts)) for step, parts in losses.items()},
+              "rows_seen": {step: [ids for part in parts for ids in part.tolist()] for step, parts in seen.items()},
+              "step_loss": {step: float(sum(parts)) for step, parts in losses.items()},
               "train_memory": gpu_train.memory(), "load_memory": load_memory,
               "describe": loaded.describe(), "fused_head": trainer.use_fused_head,
               "gradient_checkpointing": bool(getattr(trainer.model, "is_gradient_checkpointing", False))}
@@ -106,16 +108,17 @@ def shaped_vocab(args) -> int:
 
 def _record_rows(trainer) -> tuple[dict, dict]:
     """Wrap the trainer's training_step to note which rows each optimizer step trains (by their first tokens)
-    and its loss: the micro-batch losses it returns, kept on the device until the end. Summed over a step's
+    and its loss: both kept on the device until the end (reading them every step would make the host wait for
+    the GPU every step, which the timing must not include). Summed over a step's
     micro-batches and averaged over processes they are the loss the Trainer would log for that step (each is
     the micro-batch's share of the step's token-mean loss, scaled by the number of processes)."""
-    seen: dict[int, list[list[int]]] = {}
+    seen: dict[int, list] = {}   # step -> first tokens of its micro-batches (device tensors)
     losses: dict[int, list] = {}
     step_fn = trainer.training_step
 
     def training_step(model, inputs, num_items_in_batch=None):
         step = trainer.state.global_step + 1
-        seen.setdefault(step, []).extend(inputs["input_ids"][:, :SIGNATURE_TOKENS].tolist())  # tiny host copy
+        seen.setdefault(step, []).append(inputs["input_ids"][:, :SIGNATURE_TOKENS].detach().clone())
         loss = step_fn(model, inputs, num_items_in_batch)
         losses.setdefault(step, []).append(loss.detach())
         return loss
@@ -308,7 +311,7 @@ def _flags(args) -> list[str]:
              "--device", args.device, "--steps", str(args.steps), "--warmup", str(args.warmup),
              "--seq-len", str(args.seq_len), "--rank", str(args.rank), "--seed", str(args.seed),
              "--backend", args.backend]
-    return flags + (["--tiny"] if args.tiny else [])
+    return flags + (["--tiny"] if args.tiny else []) + (["--step-sync"] if args.step_sync else [])
 
 
 def write(args, model: dict, results: list[dict]) -> None:
@@ -364,6 +367,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget-s", type=float, default=500, help="start no launch after this many seconds")
     parser.add_argument("--launch-timeout-s", type=float, default=200)
     parser.add_argument("--min-launch-s", type=float, default=60, help="skip a launch when less time is left")
+    parser.add_argument("--step-sync", action="store_true",
+                        help="wait for the GPU after every step (the session-3 timing; default: at the window's ends)")
     parser.add_argument("--child", choices=("build", "train"), help=argparse.SUPPRESS)
     parser.add_argument("--label", help=argparse.SUPPRESS)
     parser.add_argument("--per-device-batch", type=int, help=argparse.SUPPRESS)
