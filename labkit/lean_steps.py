@@ -53,6 +53,7 @@ class LeanStepsMixin:
         return self._trained_weights[1]
 
     def train(self, *args, **kwargs):
+        self._trained_weights = None   # listed again: which weights train may differ between two train() calls
         with zero_grad_of_trained_weights(self.model):
             return super().train(*args, **kwargs)
 
