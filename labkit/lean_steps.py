@@ -27,11 +27,16 @@ import contextlib
 _PLAIN_CLIPPING = ("NO", "MULTI_CPU", "MULTI_GPU")
 
 
+def trained_weights(model) -> list:
+    """The weights that train: the only ones that get gradients."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
 class LeanStepsMixin:
     """Mixed into labkit's SFTTrainer (before the Trainer class): see the module docstring."""
 
     _flop_params: int | None = None
-    _trained_weights: tuple[int, list] | None = None
+    _trained: list | None = None   # listed at each train() (DDP's wrapper holds the same tensors)
 
     def floating_point_ops(self, inputs):
         main_input = getattr(self.model, "main_input_name", "input_ids")
@@ -44,26 +49,21 @@ class LeanStepsMixin:
     def _clip_grad_norm(self, model):
         if self.accelerator.distributed_type.name not in _PLAIN_CLIPPING or self._has_mixed_mesh_grads(model):
             return super()._clip_grad_norm(model)
-        return self.accelerator.clip_grad_norm_(self._trained_of(model), self.args.max_grad_norm)
-
-    def _trained_of(self, model) -> list:
-        """The weights that train (the only ones with gradients), listed once per model object."""
-        if self._trained_weights is None or self._trained_weights[0] != id(model):
-            self._trained_weights = (id(model), [p for p in model.parameters() if p.requires_grad])
-        return self._trained_weights[1]
+        if self._trained is None:   # clipping outside train()
+            self._trained = trained_weights(model)
+        return self.accelerator.clip_grad_norm_(self._trained, self.args.max_grad_norm)
 
     def train(self, *args, **kwargs):
-        self._trained_weights = None   # listed again: which weights train may differ between two train() calls
-        with zero_grad_of_trained_weights(self.model):
+        self._trained = trained_weights(self.model)   # which weights train may differ between two train() calls
+        with zero_grad_from_list(self.model, self._trained):
             return super().train(*args, **kwargs)
 
 
 @contextlib.contextmanager
-def zero_grad_of_trained_weights(model):
-    """While training, ``model.zero_grad()`` clears the trained weights' gradients from a list made once instead of
+def zero_grad_from_list(model, trained: list):
+    """While training, ``model.zero_grad()`` clears the gradients of ``trained`` (the list made once) instead of
     walking every module (frozen weights never have one). Gone again afterwards. Under DDP the Trainer calls the
     wrapper's zero_grad, which keeps torch's own."""
-    trained = [p for p in model.parameters() if p.requires_grad]
 
     def zero_grad(set_to_none: bool = True) -> None:
         for p in trained:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import Trainer
 
-from labkit.lean_steps import zero_grad_of_trained_weights
+from labkit.lean_steps import trained_weights, zero_grad_from_list
 from labkit.loading import load_for_training
 from labkit.train import build_trainer, tokenize_rows
 from train_support import prepared_run
@@ -76,8 +76,8 @@ def test_fsdp_keeps_the_trainers_clipping(monkeypatch):
 
 def test_zero_grad_clears_the_trained_weights_and_is_gone_after_training():
     trainer, model = _trainer("lean-zero")
-    trained = [p for p in model.parameters() if p.requires_grad]
-    with zero_grad_of_trained_weights(model):
+    trained = trained_weights(model)
+    with zero_grad_from_list(model, trained):
         assert "zero_grad" in model.__dict__
         _backward(model)
         model.zero_grad(set_to_none=False)
