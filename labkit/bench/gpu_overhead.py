@@ -1,6 +1,7 @@
 """labkit's overhead against a bare loop, measured inside ONE process on ONE loaded model.
 
     python -m labkit.bench.gpu_overhead --tokenizer DIR --out DIR [--model-dir DIR] [--shape 1b]
+    python -m labkit.bench.gpu_overhead --tokenizer DIR --out DIR --interleave 15 --segments labkit,labkit:noamp
     python -m labkit.bench.gpu_overhead --tiny --device cpu --tokenizer DIR --out DIR --seq-len 128   (CPU smoke)
 
 Separate processes (``labkit.bench.gpu_train``) measured the same bare loop at 44k to 51k tokens/s from one
@@ -21,6 +22,10 @@ Variants of the labkit segment (suffixes):
 
 and of the bare segment: ``bare:amp`` runs its forward under bf16 autocast (what the Trainer adds). Only plain
 ``bare`` segments are the reference.
+
+With ``--interleave K`` each segment named is instead ONE labkit ``train()`` whose steps alternate, in blocks of
+``--block-steps``, with as many bare steps run from its step-end callback (``interleaved_run``): the comparison
+then spans seconds, not the 10-20 s between two segments, over which the bare loop's own speed drifted by 13%.
 
 With ``--profile-steps N`` each of ``--profile-segments`` (default ``bare,labkit``) then runs under
 ``torch.profiler``: ``profile_<segment>.txt`` holds wall vs device-busy time per step (their gap is time the GPU
@@ -47,7 +52,8 @@ from labkit.bench import gpu_train
 
 DEFAULT_SEGMENTS = "bare,labkit,bare,labkit:hfflops,bare,labkit,bare,labkit:hfflops,bare,labkit,bare"
 VARIANTS = {"padfree": "padding-free batches (forced)", "workers0": "no dataloader workers (labkit's CPU setting)",
-            "noamp": "DIAGNOSTIC: accelerate's bf16 autocast wrapper off (the weights are bf16 already)",
+            "noamp": "accelerate's bf16 autocast off (the weights are bf16 already)",
+            "amp": "accelerate's bf16 autocast on",
             "hfflops": "the Trainer's own FLOP count (walks every parameter each micro-batch; labkit caches it)",
             "stepsync": "the clock waits for the GPU after every step (sessions 2-3 timing)"}
 BARE_VARIANTS = {"amp": "forward under torch.autocast(bf16), as the Trainer runs it",
@@ -71,6 +77,17 @@ def _timed(owner, name: str, totals: dict, key: str | None = None) -> None:
 
 def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...], callbacks: tuple = ()) -> dict:
     """labkit's trainer on ``rows`` (``build_trainer`` + ``train()``), with the variants applied to its config."""
+    trainer = labkit_trainer(cfg, loaded, rows, variants)
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    try:
+        return {**_train_timed(args, trainer, "stepsync" in variants), "trainer_args": _effective_args(trainer)}
+    finally:
+        _unwrap_forward(loaded.model)
+
+
+def labkit_trainer(cfg, loaded, rows: list[dict], variants: tuple[str, ...]):
+    """``labkit.train.build_trainer`` on ``rows``, with the variants (``VARIANTS``) applied."""
     import labkit.train as train
     from labkit.runs import Run
 
@@ -90,18 +107,13 @@ def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...
         train.sft_config, train.padding_is_free = original_config, original_choice
     if "workers0" in variants:   # the Trainer reads these when train() builds its dataloader
         trainer.args.dataloader_num_workers, trainer.args.dataloader_persistent_workers = 0, False
-    if "noamp" in variants:      # accelerate wraps model.forward in autocast when train() prepares the model
-        trainer.accelerator.native_amp = False
+    if "noamp" in variants or "amp" in variants:   # read when train() prepares the model (autocast wrapper)
+        train.set_autocast(trainer, "amp" in variants)
     if "hfflops" in variants:
         from transformers import Trainer
 
         trainer.floating_point_ops = lambda inputs: Trainer.floating_point_ops(trainer, inputs)
-    for callback in callbacks:
-        trainer.add_callback(callback)
-    try:
-        return {**_train_timed(args, trainer, "stepsync" in variants), "trainer_args": _effective_args(trainer)}
-    finally:
-        _unwrap_forward(loaded.model)
+    return trainer
 
 
 def _unwrap_forward(model) -> None:
@@ -177,9 +189,17 @@ def run_segments(args) -> dict:
     from labkit.config import load_config
     from labkit.loading import load_for_training
 
-    case = gpu_train.CASES["labkit-unsloth-bf16" if args.device == "cuda" else "labkit-hf-bf16"]
+    case = gpu_train.CASES[("labkit-unsloth-qlora" if args.qlora else "labkit-unsloth-bf16") if args.device == "cuda"
+                           else "labkit-hf-bf16"]
     cfg = load_config("cpu-demo", gpu_train.bench_overrides(args, case))
     loaded = load_for_training(cfg)
+    if args.interleave:
+        initial = [p.detach().clone() for p in loaded.model.parameters() if p.requires_grad]
+        runs = []
+        for name in args.segments.split(","):
+            runs.append(interleaved_run(args, cfg, loaded, name, seed=0, initial=initial))
+            print(f"{name}: mean overhead {100 * statistics.mean(runs[-1]['overheads']):.1f}%", flush=True)
+        return {"describe": loaded.describe(), "interleaved": runs}
     per_segment = args.batch_size * (args.warmup + args.steps)
     results = []
     for index, name in enumerate(args.segments.split(",")):
@@ -201,6 +221,120 @@ def run_segments(args) -> dict:
             (args.out / f"profile_{slug}.txt").write_text(text, encoding="utf-8")
             print(f"profile {name}: {json.dumps(profiles[name])}", flush=True)
     return {"describe": loaded.describe(), "segments": results, "summary": summarise(results), "profiles": profiles}
+
+
+def interleaved_run(args, cfg, loaded, name: str, seed: int, initial: list) -> dict:
+    """ONE labkit ``train()`` whose timed steps come in ``--interleave`` blocks of ``--block-steps``, and after
+    each block as many bare-loop steps on the same model, run from labkit's step-end callback. Segments (one
+    ``train()`` each) sit 10-20 s apart and the bare loop's speed drifts by up to 13% between them; blocks a few
+    seconds apart see the same GPU. Each labkit block is compared with the mean of the bare blocks either side.
+
+    Order: labkit's ``--warmup`` steps, one untimed bare block (its warm-up), then labkit block 1, bare block 1,
+    ..., labkit block K, bare block K. The clock waits for the GPU only at block ends; a labkit block runs from
+    the end of the bare block before it to its last step's end (its previous step's logging falls inside it, and
+    with blocks of ``LABKIT_LOGGING_STEPS`` every block holds one logging step). The bare steps run the model's
+    own forward (accelerate's autocast wrapper is set aside for them) with their own AdamW over the same weights,
+    so they change the weights labkit trains: harmless for speed, and the same in every run. Every run starts
+    from the same adapter weights (``initial``) and rows, so the logged losses of two runs are comparable (two
+    runs of one setting show how far they differ by the GPU's nondeterminism alone)."""
+    kind, *variants = name.split(":")
+    n, blocks, batch = args.block_steps, args.interleave, args.batch_size
+    rows = gpu_train.random_rows(batch * (args.warmup + n * blocks), args.seq_len, args.vocab, seed=seed)
+    bare_rows = gpu_train.random_rows(batch * n * (blocks + 1), args.seq_len, args.vocab, seed=seed + 1000)
+    bare = gpu_train.BareSteps(loaded.model, bare_rows, batch)
+    _restore(bare.params, initial)
+    hook = _Interleave(bare, args.warmup, n)
+    trainer = labkit_trainer(cfg, loaded, rows, tuple(variants))
+    trainer.add_callback(hook.callback())
+    try:
+        trainer.train()
+    finally:
+        _unwrap_forward(loaded.model)
+    tokens = n * batch * args.seq_len
+    labkit = [tokens / s for s in hook.seconds["labkit"]]
+    reference = [tokens / s for s in hook.seconds["bare"]]
+    pairs = [1 - value / statistics.mean(reference[max(i - 1, 0):i + 1]) for i, value in enumerate(labkit)]
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    return {"segment": name, "labkit_tokens_per_s": labkit, "bare_tokens_per_s": reference, "overheads": pairs,
+            "logged_losses": losses, "trainer_args": _effective_args(trainer)}
+
+
+def _restore(params: list, initial: list) -> None:
+    import torch
+
+    with torch.no_grad():
+        for p, value in zip(params, initial):
+            p.copy_(value)
+
+
+class _Interleave:
+    """The step-end hook of ``interleaved_run``: times labkit's blocks and runs (and times) the bare blocks."""
+
+    def __init__(self, bare, warmup: int, block: int):
+        self.bare, self.warmup, self.block = bare, warmup, block
+        self.seconds: dict[str, list[float]] = {"labkit": [], "bare": []}
+        self.mark: float | None = None
+        self.next_batch = 0
+
+    def callback(self):
+        from transformers import TrainerCallback
+
+        hook = self
+
+        class Interleave(TrainerCallback):
+            def on_step_end(self, args, state, control, model=None, **kwargs):
+                step = state.global_step
+                if step >= hook.warmup and (step - hook.warmup) % hook.block == 0:
+                    hook.block_end(model, timed_bare=step > hook.warmup)
+
+        return Interleave()
+
+    def block_end(self, model, timed_bare: bool) -> None:
+        gpu_train._sync()
+        now = time.perf_counter()
+        if self.mark is not None:
+            self.seconds["labkit"].append(now - self.mark)
+        with _plain_forward(model):
+            for i in range(self.block):
+                self.bare.step(self.next_batch, read_loss=(i + 1) % gpu_train.LABKIT_LOGGING_STEPS == 0)
+                self.next_batch += 1
+        gpu_train._sync()
+        self.mark = time.perf_counter()
+        if timed_bare:
+            self.seconds["bare"].append(self.mark - now)
+
+
+class _plain_forward:
+    """Within: ``model.forward`` is the model's own, without the autocast wrapper accelerate put on the instance."""
+
+    def __init__(self, model):
+        self.model, self.wrapper = model, model.__dict__.get("forward")
+
+    def __enter__(self):
+        if self.wrapper is not None and "_original_forward" in self.model.__dict__:
+            self.model.forward = self.model._original_forward
+        return self.model
+
+    def __exit__(self, *exc):
+        if self.wrapper is not None:
+            self.model.forward = self.wrapper
+
+
+def interleaved_summary(runs: list[dict]) -> list[str]:
+    lines = ["| run | labkit tokens/s (mean of blocks) | bare tokens/s (mean of blocks) | overhead: mean [95% CI] "
+             "| median | blocks | logged losses (first, last) |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for run in runs:
+        o, losses = run["overheads"], run["logged_losses"]
+        loss_cell = f"{losses[0]:.4f}, {losses[-1]:.4f}" if losses else "-"
+        lines.append(f"| {run['segment']} | {statistics.mean(run['labkit_tokens_per_s']):,.0f} | "
+                     f"{statistics.mean(run['bare_tokens_per_s']):,.0f} | {100 * statistics.mean(o):.1f}%"
+                     f"{_interval(o)} | {100 * statistics.median(o):.1f}% | {len(o)} | {loss_cell} |")
+    for run in runs:
+        lines += ["", f"{run['segment']}, per block (labkit tokens/s / bare tokens/s / overhead against the mean of "
+                  "the bare blocks either side):", "",
+                  "; ".join(f"{a:,.0f} / {b:,.0f} / {100 * o:.1f}%" for a, b, o in
+                            zip(run["labkit_tokens_per_s"], run["bare_tokens_per_s"], run["overheads"]))]
+    return lines
 
 
 SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "aten::_local_scalar_dense")
@@ -331,6 +465,8 @@ def summarise(results: list[dict]) -> list[dict]:
 
 
 def table(payload: dict) -> str:
+    if "interleaved" in payload:
+        return "\n".join(interleaved_summary(payload["interleaved"])) + "\n"
     lines = ["| # | segment | tokens/s | s/step | host ms/step fetching the batch | host ms/step in training_step "
              "| padding-free |",
              "| ---: | --- | ---: | ---: | ---: | ---: | --- |"]
@@ -407,6 +543,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--model-dir", type=Path, help="the random model (built there when missing)")
     parser.add_argument("--shape", default="1b", choices=sorted(gpu_train.SHAPES))
     parser.add_argument("--tiny", action="store_true", help="same as --shape tiny")
+    parser.add_argument("--qlora", action="store_true", help="Unsloth QLoRA (nf4) instead of bf16 LoRA (CUDA)")
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -414,6 +551,10 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--segments", default=DEFAULT_SEGMENTS,
                         help="comma-separated: bare, labkit, labkit:" + ", labkit:".join(VARIANTS))
+    parser.add_argument("--interleave", type=int, default=0, metavar="K",
+                        help="instead of segments: for each labkit segment named, ONE train() with K timed blocks "
+                             "of --block-steps, each followed by as many bare steps (see interleaved_run)")
+    parser.add_argument("--block-steps", type=int, default=gpu_train.LABKIT_LOGGING_STEPS)
     parser.add_argument("--profile-steps", type=int, default=0,
                         help="then profile this many steps of each --profile-segments (torch.profiler, in --out)")
     parser.add_argument("--profile-segments", default="bare,labkit", help="segments to profile (as --segments)")
@@ -427,6 +568,12 @@ def parse_args(argv: list[str] | None):
         if kind not in ("bare", "labkit") or any(v not in allowed for v in variants):
             parser.error(f"segment {name!r}: use labkit[:VARIANT] ({', '.join(VARIANTS)}) or bare[:VARIANT] "
                          f"({', '.join(BARE_VARIANTS)})")
+    if args.interleave:
+        if any(name.split(":")[0] != "labkit" or "stepsync" in name for name in args.segments.split(",")):
+            parser.error("--interleave runs labkit segments (labkit[:VARIANT], not stepsync) against bare blocks")
+        if args.profile_steps:
+            parser.error("--interleave and --profile-steps: profile in a separate run")
+        args.steps = args.interleave * args.block_steps   # labkit's max_steps = warm-up + timed steps
     args.shape = "tiny" if args.tiny else args.shape
     args.model_dir = str(args.model_dir or args.out / "model")
     args.vocab = gpu_train.SHAPES[args.shape]["vocab_size"]
@@ -446,8 +593,11 @@ def main(argv: list[str] | None = None) -> None:
     payload = run_segments(args)
     payload["args"] = {k: str(v) for k, v in vars(args).items()}
     (args.out / "gpu_overhead.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-    text = f"{payload['describe']}; {args.shape} shape, batch {args.batch_size} x {args.seq_len}, " \
-           f"{args.steps} timed steps after {args.warmup} warm-up per segment\n\n" + table(payload)
+    timing = (f"{args.interleave} blocks of {args.block_steps} labkit steps, each followed by {args.block_steps} "
+              f"bare steps, after {args.warmup} warm-up steps, per run" if args.interleave else
+              f"{args.steps} timed steps after {args.warmup} warm-up per segment")
+    text = f"{payload['describe']}; {args.shape} shape, batch {args.batch_size} x {args.seq_len}, {timing}\n\n" \
+           + table(payload)
     (args.out / "gpu_overhead.md").write_text(text, encoding="utf-8")
     print(text)
 

@@ -83,6 +83,8 @@ VARIANTS = {
     "fusedhead": "TRL's fused LM head (labkit's default before: Unsloth keeps its own loss now)",
     "log1": "train.logging_steps=1",
     "nocheck": "DIAGNOSTIC: labkit's adapter NaN check skipped",
+    "amp": "accelerate's bf16 autocast on",
+    "noamp": "accelerate's bf16 autocast off",
 }
 OWN_LOSS = ":ownloss"
 
@@ -200,7 +202,7 @@ def case_labkit(args, case: Case) -> dict:
     from labkit.config import load_config
     from labkit.loading import load_for_training
     from labkit.runs import Run
-    from labkit.train import build_trainer
+    from labkit.train import build_trainer, set_autocast
 
     overrides = bench_overrides(args, case)
     if "log1" in case.variants:
@@ -221,6 +223,8 @@ def case_labkit(args, case: Case) -> dict:
         trainer.use_fused_head = False
     if "fusedhead" in case.variants:
         trainer.use_fused_head = True
+    if "amp" in case.variants or "noamp" in case.variants:
+        set_autocast(trainer, "amp" in case.variants)
     stamps: list[float] = []
     trainer.add_callback(_wall_clock_callback(stamps, sync_steps(args, args.step_sync)))
     print(TRAINING_MARKER, flush=True)
@@ -304,8 +308,6 @@ def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = Fals
     after each step if given; ``autocast`` runs the forward under bf16 autocast, as the Trainer does. The loss is
     read on the host every ``LABKIT_LOGGING_STEPS`` steps, as labkit logs it (``every_step``: every step, and
     the clock waits for the GPU after every step; see ``sync_steps``)."""
-    import contextlib
-
     import torch
 
     load_memory = memory()
@@ -314,44 +316,66 @@ def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = Fals
     if hasattr(model, "for_training"):   # an Unsloth model (its trainer may have left it in inference mode)
         model.for_training()
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=2e-4)
-    device = next(p.device for p in params)
-    stamps, tokens, loss = [], [], None
+    bare = BareSteps(model, rows, args.batch_size, autocast=autocast)
+    stamps, tokens = [], []
     sync_at, read_every = sync_steps(args, every_step), 1 if every_step else LABKIT_LOGGING_STEPS
-    # Every batch is on the GPU before the loop: building one from Python lists and copying it from pageable
-    # memory each step would make the host wait for the GPU (a sync) and add host work, handicapping the reference.
-    batches = [torch.tensor([r["input_ids"] for r in rows[i:i + args.batch_size]], device=device)
-               for i in range(0, len(rows) - args.batch_size + 1, args.batch_size)]
-    masks = [torch.ones_like(ids) for ids in batches]
-    host = {phase: [] for phase in BARE_PHASES}   # host seconds per step and phase (no sync inside)
-    for step, (ids, mask) in enumerate(zip(batches, masks)):
-        start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext():
-            loss = model(input_ids=ids, attention_mask=mask, labels=ids).loss
-        loss.backward()
-        after_backward = time.perf_counter()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        after_clip = time.perf_counter()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        after_optimizer = time.perf_counter()
-        host["forward_backward"].append(after_backward - start)
-        host["clip"].append(after_clip - after_backward)
-        host["optimizer_zero_grad"].append(after_optimizer - after_clip)
-        if (step + 1) % read_every == 0:
-            float(loss.detach())  # read (print) the loss, as a training script does
+    for step in range(len(bare.batches)):
+        bare.step(step, read_loss=(step + 1) % read_every == 0)
         if sync_at is None or step + 1 in sync_at:
             _sync()
         stamps.append(time.perf_counter())
-        tokens.append(ids.numel())
+        tokens.append(bare.batches[step].numel())
         if on_step is not None:
             on_step()
     result = _result(args, stamps, tokens, load_memory)
     result.update({f"{phase}_ms": 1000 * sum(times[args.warmup:]) / max(len(times) - args.warmup, 1)
-                   for phase, times in host.items()})
-    result.update(final_loss=float(loss.detach()), trainable_params=sum(p.numel() for p in params))
+                   for phase, times in bare.host.items()})
+    result.update(final_loss=float(bare.loss.detach()), trainable_params=sum(p.numel() for p in bare.params))
     return result
+
+
+class BareSteps:
+    """The bare loop's steps: AdamW over the trainable weights, grad clipping 1.0, one batch of ``rows`` a step.
+
+    Every batch is on the GPU before the first step: building one from Python lists and copying it from pageable
+    memory each step would make the host wait for the GPU (a sync) and add host work, handicapping the reference.
+    ``host`` collects the host seconds of each step by phase (``BARE_PHASES``; no sync inside)."""
+
+    def __init__(self, model, rows: list[dict], batch_size: int, autocast: bool = False):
+        import torch
+
+        self.model, self.autocast = model, autocast
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=2e-4)
+        self.device = next(p.device for p in self.params)
+        self.batches = [torch.tensor([r["input_ids"] for r in rows[i:i + batch_size]], device=self.device)
+                        for i in range(0, len(rows) - batch_size + 1, batch_size)]
+        self.masks = [torch.ones_like(ids) for ids in self.batches]
+        self.host = {phase: [] for phase in BARE_PHASES}
+        self.loss = None
+
+    def step(self, index: int, read_loss: bool = False) -> None:
+        """One optimizer step on batch ``index``; ``read_loss`` reads the loss on the host, as a script logs it."""
+        import contextlib
+
+        import torch
+
+        ids, mask = self.batches[index], self.masks[index]
+        start = time.perf_counter()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext():
+            self.loss = self.model(input_ids=ids, attention_mask=mask, labels=ids).loss
+        self.loss.backward()
+        after_backward = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        after_clip = time.perf_counter()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        after_optimizer = time.perf_counter()
+        self.host["forward_backward"].append(after_backward - start)
+        self.host["clip"].append(after_clip - after_backward)
+        self.host["optimizer_zero_grad"].append(after_optimizer - after_clip)
+        if read_loss:
+            float(self.loss.detach())
 
 
 def case_unsloth_trl(args, case: Case) -> dict:
