@@ -266,32 +266,7 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
     # Unsloth's own loss is fused too and was 5% faster under Unsloth (H200, reports/gpu_benchmark.md), so the
     # Unsloth backend keeps it (no token-accuracy metric then).
     trainer.use_fused_head = fused_head_available() and loaded.device == "cuda" and loaded.backend != "unsloth"
-    set_autocast(trainer, autocast_wanted(loaded))
     return trainer
-
-
-# Whether Unsloth's bf16 path skips accelerate's autocast: decided by the measurement in reports/gpu_benchmark.md.
-UNSLOTH_BF16_AUTOCAST = True
-
-
-def autocast_wanted(loaded: LoadedModel) -> bool:
-    """Whether the forward runs under accelerate's autocast (``bf16`` / ``fp16`` in the Trainer's args).
-
-    Under Unsloth with bf16 weights every kernel computes in the activations' dtype (its LoRA matmuls cast the
-    adapter to it), so bf16 autocast changes nothing but adds a dispatch step to each of the thousands of
-    operators a step launches while the host keeps pace with the GPU. fp16 keeps it (the loss scaler needs it),
-    and transformers + PEFT keeps it: PEFT's fp32 adapters would otherwise run their matmuls in fp32."""
-    if loaded.backend == "unsloth" and loaded.dtype == "bfloat16":
-        return UNSLOTH_BF16_AUTOCAST
-    return True
-
-
-def set_autocast(trainer, enabled: bool) -> None:
-    """Turn accelerate's autocast wrapper on or off (read when ``train()`` prepares the model); mixed-precision
-    bookkeeping (bf16 logging, the fp16 loss scaler) stays as the Trainer's args say."""
-    from accelerate.utils import AutocastKwargs
-
-    trainer.accelerator.autocast_handler = AutocastKwargs(enabled=enabled)
 
 
 # ------------------------------------------------------------------ checkpoints and resume

@@ -122,3 +122,48 @@ def test_step_time_includes_the_gaps_between_steps_but_not_evaluation(monkeypatc
     timer.on_step_end(None, state, control)          # step 3: 10 -> 11
     out = meter.drain()
     assert (out["step_seconds"], out["step_cpu_seconds"], out["step_time"]) == (4.0, 4.0, 4.0 / 3)
+
+
+def test_the_guard_lists_the_adapter_weights_once_per_train_call():
+    class Counting(Adapter):
+        walks = 0
+
+        def parameters(self, recurse: bool = True):
+            Counting.walks += 1
+            return super().parameters(recurse)
+
+    timer, model = StepTimer(TokenMeter()), Counting()
+    state, control = TrainerState(global_step=1, max_steps=10), TrainerControl()
+    timer.on_train_begin(None, state, control)
+    for step in (1, 2, 3):
+        step_end(timer, step, model=model)
+    assert Counting.walks == 1
+    timer.on_train_begin(None, state, control)          # a new train() may train other weights
+    step_end(timer, 4, model=model)
+    assert Counting.walks == 2
+    with torch.no_grad():
+        model.lora[1] = float("inf")
+    with pytest.raises(TrainingDiverged, match="adapter weights.*step 5"):
+        step_end(timer, 5, model=model)
+
+
+def test_a_deferred_check_reads_loss_empties_and_weights_together():
+    from labkit.callbacks import weights_finite_flag
+
+    meter = TokenMeter(defer=True)
+    meter.add_batch(batch(0))
+    meter.add_loss(torch.tensor(1.5), 1)
+    flag = weights_finite_flag([torch.zeros(3), torch.tensor([1.0, float("nan")])])
+    assert torch.is_tensor(flag) and not bool(flag)
+    with pytest.warns(EmptyBatchWarning), pytest.raises(TrainingDiverged, match="adapter weights"):
+        meter.check(2, weights_finite=flag)
+    assert bool(weights_finite_flag([torch.ones(2), torch.full((2,), 3e5)]))
+    assert weights_finite_flag([]) is True
+
+
+def test_huge_finite_weights_are_finite_and_inf_is_not():
+    from labkit.callbacks import weights_finite_flag
+
+    assert bool(weights_finite_flag([torch.full((4,), 1e30), torch.full((2,), -3e38)]))
+    assert not bool(weights_finite_flag([torch.ones(3), torch.tensor([float("-inf")])]))
+    assert not bool(weights_finite_flag([torch.tensor([float("nan")], dtype=torch.bfloat16), torch.ones(2)]))

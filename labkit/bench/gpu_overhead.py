@@ -108,7 +108,7 @@ def labkit_trainer(cfg, loaded, rows: list[dict], variants: tuple[str, ...]):
     if "workers0" in variants:   # the Trainer reads these when train() builds its dataloader
         trainer.args.dataloader_num_workers, trainer.args.dataloader_persistent_workers = 0, False
     if "noamp" in variants or "amp" in variants:   # read when train() prepares the model (autocast wrapper)
-        train.set_autocast(trainer, "amp" in variants)
+        gpu_train.set_autocast(trainer, "amp" in variants)
     if "hfflops" in variants:
         from transformers import Trainer
 

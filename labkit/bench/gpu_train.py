@@ -202,7 +202,7 @@ def case_labkit(args, case: Case) -> dict:
     from labkit.config import load_config
     from labkit.loading import load_for_training
     from labkit.runs import Run
-    from labkit.train import build_trainer, set_autocast
+    from labkit.train import build_trainer
 
     overrides = bench_overrides(args, case)
     if "log1" in case.variants:
@@ -210,7 +210,7 @@ def case_labkit(args, case: Case) -> dict:
     if "nocheck" in case.variants:
         import labkit.callbacks
 
-        labkit.callbacks.trainable_weights_finite = lambda model: True
+        labkit.callbacks.weights_finite_flag = lambda weights: True
     cfg = load_config("cpu-demo", overrides)
     run = Run.open("bench", cfg, root=Path(tempfile.mkdtemp(prefix="labkit-gpu-bench-")))
     loaded = load_for_training(cfg)
@@ -245,6 +245,15 @@ def case_labkit(args, case: Case) -> dict:
                   attention=getattr(loaded.model.config, "_attn_implementation", None),
                   gradient_checkpointing=bool(getattr(trainer.model, "is_gradient_checkpointing", False)))
     return result
+
+
+def set_autocast(trainer, enabled: bool) -> None:
+    """Turn accelerate's autocast wrapper on or off for a bench variant (read when ``train()`` prepares the model);
+    the Trainer's mixed-precision bookkeeping stays as its args say. labkit itself keeps accelerate's default (on),
+    as Unsloth's own recipe does: off made no measurable difference (reports/gpu_benchmark.md)."""
+    from accelerate.utils import AutocastKwargs
+
+    trainer.accelerator.autocast_handler = AutocastKwargs(enabled=enabled)
 
 
 def _window(logged: list[dict], index: int) -> int:
