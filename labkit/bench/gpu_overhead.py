@@ -236,7 +236,12 @@ def interleaved_run(args, cfg, loaded, name: str, seed: int, initial: list) -> d
     own forward (accelerate's autocast wrapper is set aside for them) with their own AdamW over the same weights,
     so they change the weights labkit trains: harmless for speed, and the same in every run. Every run starts
     from the same adapter weights (``initial``) and rows, so the logged losses of two runs are comparable (two
-    runs of one setting show how far they differ by the GPU's nondeterminism alone)."""
+    runs of one setting show how far they differ by the GPU's nondeterminism alone).
+
+    Seen on an H200 (session 5, reports/gpu_benchmark.md): with Unsloth QLoRA it ran as expected; with Unsloth
+    bf16, steps of both loops ran at about 0.2 s instead of 0.15 s and slowed further within a run (not
+    diagnosed; one suspect is torch.compile re-specialising Unsloth's compiled blocks for the two callers). So
+    the overhead figure comes from the segments, and this mode compares labkit settings with each other."""
     kind, *variants = name.split(":")
     n, blocks, batch = args.block_steps, args.interleave, args.batch_size
     rows = gpu_train.random_rows(batch * (args.warmup + n * blocks), args.seq_len, args.vocab, seed=seed)

@@ -210,7 +210,7 @@ def case_labkit(args, case: Case) -> dict:
     if "nocheck" in case.variants:
         import labkit.callbacks
 
-        labkit.callbacks.weights_finite_flag = lambda weights: True
+        labkit.callbacks.trainable_weights_finite = lambda model: True
     cfg = load_config("cpu-demo", overrides)
     run = Run.open("bench", cfg, root=Path(tempfile.mkdtemp(prefix="labkit-gpu-bench-")))
     loaded = load_for_training(cfg)
