@@ -40,6 +40,7 @@ the host time labkit's segments spend fetching the batch (``get_batch_samples``)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -194,7 +195,9 @@ def run_segments(args) -> dict:
     cfg = load_config("cpu-demo", gpu_train.bench_overrides(args, case))
     loaded = load_for_training(cfg)
     if args.interleave:
-        initial = [p.detach().clone() for p in loaded.model.parameters() if p.requires_grad]
+        from labkit.lean_steps import trained_weights
+
+        initial = [p.detach().clone() for p in trained_weights(loaded.model)]
         runs = []
         for name in args.segments.split(","):
             runs.append(interleaved_run(args, cfg, loaded, name, seed=0, initial=initial))
@@ -242,14 +245,14 @@ def interleaved_run(args, cfg, loaded, name: str, seed: int, initial: list) -> d
     bf16, steps of both loops ran at about 0.2 s instead of 0.15 s and slowed further within a run (not
     diagnosed; one suspect is torch.compile re-specialising Unsloth's compiled blocks for the two callers). So
     the overhead figure comes from the segments, and this mode compares labkit settings with each other."""
-    kind, *variants = name.split(":")
+    variants = tuple(name.split(":")[1:])
     n, blocks, batch = args.block_steps, args.interleave, args.batch_size
     rows = gpu_train.random_rows(batch * (args.warmup + n * blocks), args.seq_len, args.vocab, seed=seed)
     bare_rows = gpu_train.random_rows(batch * n * (blocks + 1), args.seq_len, args.vocab, seed=seed + 1000)
     bare = gpu_train.BareSteps(loaded.model, bare_rows, batch)
     _restore(bare.params, initial)
     hook = _Interleave(bare, args.warmup, n)
-    trainer = labkit_trainer(cfg, loaded, rows, tuple(variants))
+    trainer = labkit_trainer(cfg, loaded, rows, variants)
     trainer.add_callback(hook.callback())
     try:
         trainer.train()
@@ -309,20 +312,17 @@ class _Interleave:
             self.seconds["bare"].append(self.mark - now)
 
 
-class _plain_forward:
+@contextlib.contextmanager
+def _plain_forward(model):
     """Within: ``model.forward`` is the model's own, without the autocast wrapper accelerate put on the instance."""
-
-    def __init__(self, model):
-        self.model, self.wrapper = model, model.__dict__.get("forward")
-
-    def __enter__(self):
-        if self.wrapper is not None and "_original_forward" in self.model.__dict__:
-            self.model.forward = self.model._original_forward
-        return self.model
-
-    def __exit__(self, *exc):
-        if self.wrapper is not None:
-            self.model.forward = self.wrapper
+    wrapper = model.__dict__.get("forward")
+    if wrapper is not None and "_original_forward" in model.__dict__:
+        model.forward = model._original_forward
+    try:
+        yield model
+    finally:
+        if wrapper is not None:
+            model.forward = wrapper
 
 
 def interleaved_summary(runs: list[dict]) -> list[str]:

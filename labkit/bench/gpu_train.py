@@ -353,8 +353,10 @@ class BareSteps:
     def __init__(self, model, rows: list[dict], batch_size: int, autocast: bool = False):
         import torch
 
+        from labkit.lean_steps import trained_weights
+
         self.model, self.autocast = model, autocast
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.params = trained_weights(model)
         self.optimizer = torch.optim.AdamW(self.params, lr=2e-4)
         self.device = next(p.device for p in self.params)
         self.batches = [torch.tensor([r["input_ids"] for r in rows[i:i + batch_size]], device=self.device)
