@@ -122,3 +122,26 @@ def test_step_time_includes_the_gaps_between_steps_but_not_evaluation(monkeypatc
     timer.on_step_end(None, state, control)          # step 3: 10 -> 11
     out = meter.drain()
     assert (out["step_seconds"], out["step_cpu_seconds"], out["step_time"]) == (4.0, 4.0, 4.0 / 3)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_weight_check_finds_one_bad_value_among_many_weights(bad, dtype):
+    from labkit.callbacks import largest_magnitude, trainable_weights_finite
+
+    model = torch.nn.Sequential(*[torch.nn.Linear(8, 8, dtype=dtype) for _ in range(5)])
+    model[0].weight.requires_grad_(False)
+    assert trainable_weights_finite(model)
+    with torch.no_grad():
+        model[0].weight[1, 1] = bad           # a frozen weight is not the adapter's
+        assert trainable_weights_finite(model)
+        model[3].bias[2] = bad
+    assert not trainable_weights_finite(model)
+    huge = [torch.full((3,), 3e38), torch.ones(2)]   # finite, though any sum of squares would overflow
+    assert float(largest_magnitude(huge)) == pytest.approx(3e38)
+
+
+def test_weight_check_without_trained_weights_passes():
+    from labkit.callbacks import trainable_weights_finite
+
+    assert trainable_weights_finite(torch.nn.Linear(2, 2).requires_grad_(False))

@@ -56,9 +56,11 @@ VARIANTS = {"padfree": "padding-free batches (forced)", "workers0": "no dataload
             "noamp": "accelerate's bf16 autocast off (the weights are bf16 already)",
             "amp": "accelerate's bf16 autocast on",
             "hfflops": "the Trainer's own FLOP count (walks every parameter each micro-batch; labkit caches it)",
-            "stepsync": "the clock waits for the GPU after every step (sessions 2-3 timing)"}
+            "stepsync": "the clock waits for the GPU after every step (sessions 2-3 timing)",
+            **{name: gpu_train.VARIANTS[name] for name in ("nocheck", "perparam", "foreachmul", "gcon")}}
 BARE_VARIANTS = {"amp": "forward under torch.autocast(bf16), as the Trainer runs it",
-                 "stepsync": "the clock waits for the GPU and the loss is read after every step (sessions 2-3)"}
+                 "stepsync": "the clock waits for the GPU and the loss is read after every step (sessions 2-3)",
+                 "gcfreeze": "the garbage collector frozen during the segment, as labkit's train() does"}
 
 
 def _timed(owner, name: str, totals: dict, key: str | None = None) -> None:
@@ -74,6 +76,54 @@ def _timed(owner, name: str, totals: dict, key: str | None = None) -> None:
         return out
 
     setattr(owner, name, wrapper)
+
+
+@contextlib.contextmanager
+def gc_timed():
+    """Within: each pass of the garbage collector as ``(start, generation, ms)`` in the yielded list (start on the
+    ``time.perf_counter`` clock, to keep only the passes inside a timed window).
+
+    A pass of the oldest generation walks every object the process holds (millions after importing transformers,
+    TRL and Unsloth); a loop that makes more Python objects a step triggers passes more often."""
+    import gc
+
+    passes: list[tuple[float, int, float]] = []
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            started[0] = now
+        else:
+            passes.append((started[0], info["generation"], 1000 * (now - started[0])))
+
+    gc.callbacks.append(callback)
+    try:
+        yield passes
+    finally:
+        gc.callbacks.remove(callback)
+
+
+def gc_in_window(passes: list[tuple[float, int, float]], window: list[float], steps: int) -> dict:
+    """Collector time per timed step and passes by generation, counting only passes inside the timed window."""
+    inside = [(generation, ms) for start, generation, ms in passes if window[0] <= start < window[1]]
+    counts = [sum(1 for g, _ in inside if g == generation) for generation in range(3)]
+    return {"gc_ms_per_step": sum(ms for _, ms in inside) / steps, "gc_passes": counts,
+            "gc_gen2_ms": [round(ms, 1) for g, ms in inside if g == 2]}
+
+
+@contextlib.contextmanager
+def segment_variants(kind: str, variants: tuple[str, ...]):
+    """Within: the process-wide changes a segment's variants ask for (labkit: ``gpu_train.labkit_switches``; the
+    bare loop: ``gcfreeze``)."""
+    from labkit.lean_steps import frozen_gc
+
+    if kind == "labkit":
+        with gpu_train.labkit_switches(variants):
+            yield
+    else:
+        with frozen_gc() if "gcfreeze" in variants else contextlib.nullcontext():
+            yield
 
 
 def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...], callbacks: tuple = ()) -> dict:
@@ -208,14 +258,17 @@ def run_segments(args) -> dict:
     for index, name in enumerate(args.segments.split(",")):
         kind, *variants = name.split(":")
         rows = gpu_train.random_rows(per_segment, args.seq_len, args.vocab, seed=index)
-        if kind == "bare":
-            result = gpu_train.hand_loop(args, loaded.model, rows, autocast="amp" in variants,
-                                         every_step="stepsync" in variants)
-        else:
-            result = labkit_segment(args, cfg, loaded, rows, tuple(variants))
-        result["segment"] = name
+        with segment_variants(kind, tuple(variants)), gc_timed() as collected:
+            if kind == "bare":
+                result = gpu_train.hand_loop(args, loaded.model, rows, autocast="amp" in variants,
+                                             every_step="stepsync" in variants)
+            else:
+                result = labkit_segment(args, cfg, loaded, rows, tuple(variants))
+        result.update(segment=name, **gc_in_window(collected, result["window"], result["timed_steps"]))
         results.append(result)
-        print(f"{name}: {result['tokens_per_s']:,.0f} tokens/s", flush=True)
+        print(f"{name}: {result['tokens_per_s']:,.0f} tokens/s; gc {result['gc_ms_per_step']:.2f} ms/step, "
+              f"passes {result['gc_passes']}", flush=True)
+        _write_partial(args, results)
     profiles = {}
     if args.profile_steps:
         for name in args.profile_segments.split(","):
@@ -224,6 +277,11 @@ def run_segments(args) -> dict:
             (args.out / f"profile_{slug}.txt").write_text(text, encoding="utf-8")
             print(f"profile {name}: {json.dumps(profiles[name])}", flush=True)
     return {"describe": loaded.describe(), "segments": results, "summary": summarise(results), "profiles": profiles}
+
+
+def _write_partial(args, results: list[dict]) -> None:
+    """The segments so far, so that a run stopped by its time limit still leaves them behind."""
+    (args.out / "gpu_overhead_partial.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
 
 
 def interleaved_run(args, cfg, loaded, name: str, seed: int, initial: list) -> dict:
@@ -473,13 +531,14 @@ def table(payload: dict) -> str:
     if "interleaved" in payload:
         return "\n".join(interleaved_summary(payload["interleaved"])) + "\n"
     lines = ["| # | segment | tokens/s | s/step | host ms/step fetching the batch | host ms/step in training_step "
-             "| padding-free |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+             "| padding-free | gc ms/step (passes gen 0/1/2) |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | --- | --- |"]
     for i, r in enumerate(payload["segments"]):
         fetch, step = r.get("get_batch_samples_ms"), r.get("training_step_ms")
+        passes = "/".join(str(n) for n in r.get("gc_passes", ()))
         lines.append(f"| {i} | {r['segment']} | {r['tokens_per_s']:,.0f} | {r['s_per_step']:.4f} | "
-                     f"{'-' if fetch is None else f'{fetch:.1f}'} | {'-' if step is None else f'{step:.1f}'} | "
-                     f"{r.get('padding_free', '-')} |")
+                     f"{_ms(fetch)} | {_ms(step)} | {r.get('padding_free', '-')} | "
+                     f"{_ms(r.get('gc_ms_per_step'), 2)} ({passes or '-'}) |")
     lines += _host_lines(payload["segments"])
     lines += ["", "| segment | vs mean of the nearest reference segments (tokens/s) | overhead |",
               "| --- | ---: | ---: |"]

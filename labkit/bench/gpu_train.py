@@ -23,6 +23,7 @@ weights there are no weight gradients, and the recomputation of gradient checkpo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -85,6 +86,9 @@ VARIANTS = {
     "nocheck": "DIAGNOSTIC: labkit's adapter NaN check skipped",
     "amp": "accelerate's bf16 autocast on",
     "noamp": "accelerate's bf16 autocast off",
+    "perparam": "the adapter NaN check as an isfinite + all per weight (labkit's before session 6)",
+    "foreachmul": "the adapter NaN check as times 0, then one L2 norm (commit 035c376)",
+    "gcon": "the garbage collector not frozen while training (labkit's before session 6)",
 }
 OWN_LOSS = ":ownloss"
 
@@ -194,6 +198,11 @@ def _wall_clock_callback(stamps: list[float], sync_at: set[int] | None = None):
 
 
 def case_labkit(args, case: Case) -> dict:
+    with labkit_switches(case.variants):
+        return _case_labkit(args, case)
+
+
+def _case_labkit(args, case: Case) -> dict:
     if case.backend == "unsloth":
         import unsloth  # noqa: F401  (Unsloth asks to be imported before transformers / TRL)
     import torch
@@ -207,10 +216,6 @@ def case_labkit(args, case: Case) -> dict:
     overrides = bench_overrides(args, case)
     if "log1" in case.variants:
         overrides["train.logging_steps"] = 1
-    if "nocheck" in case.variants:
-        import labkit.callbacks
-
-        labkit.callbacks.trainable_weights_finite = lambda model: True
     cfg = load_config("cpu-demo", overrides)
     run = Run.open("bench", cfg, root=Path(tempfile.mkdtemp(prefix="labkit-gpu-bench-")))
     loaded = load_for_training(cfg)
@@ -245,6 +250,44 @@ def case_labkit(args, case: Case) -> dict:
                   attention=getattr(loaded.model.config, "_attn_implementation", None),
                   gradient_checkpointing=bool(getattr(trainer.model, "is_gradient_checkpointing", False)))
     return result
+
+
+@contextlib.contextmanager
+def labkit_switches(variants: tuple[str, ...]):
+    """Within: labkit's module-level choices as the variants ask (``nocheck``, ``perparam``, ``foreachmul``,
+    ``gcon``); restored after."""
+    import labkit.callbacks as callbacks
+    import labkit.lean_steps as lean_steps
+
+    check, freeze = callbacks.trainable_weights_finite, lean_steps.FREEZE_GC
+    replacements = {"nocheck": lambda model: True, "perparam": _finite_per_weight, "foreachmul": _finite_times_zero}
+    for name in variants:
+        callbacks.trainable_weights_finite = replacements.get(name, callbacks.trainable_weights_finite)
+    lean_steps.FREEZE_GC = "gcon" not in variants
+    try:
+        yield
+    finally:
+        callbacks.trainable_weights_finite, lean_steps.FREEZE_GC = check, freeze
+
+
+def _finite_per_weight(model) -> bool:
+    """labkit's adapter check until session 6: an isfinite + all per weight, stacked, one sync."""
+    import torch
+
+    flags = [torch.isfinite(p).all() for p in model.parameters() if p.requires_grad]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _finite_times_zero(model) -> bool:
+    """The check of commit 035c376: times 0 leaves 0 where a value is finite and NaN where not; the L2 norm of
+    that is NaN iff one was. It copies every weight (the product) before the norm."""
+    import torch
+
+    weights = [p for p in model.parameters() if p.requires_grad]
+    if not weights:
+        return True
+    with torch.no_grad():
+        return bool(torch.isfinite(torch.nn.utils.get_total_norm(torch._foreach_mul(weights, 0.0))))
 
 
 def set_autocast(trainer, enabled: bool) -> None:
@@ -424,8 +467,11 @@ def _result(args, stamps: list[float], tokens_per_step: list[int], load_memory: 
     seconds = stamps[-1] - stamps[args.warmup - 1] if args.warmup else stamps[-1] - stamps[0]
     timed_tokens = sum(tokens_per_step[args.warmup:len(stamps)])
     steps = len(stamps) - args.warmup
+    # Host time between step ends (no sync between them): where a run slows down, and from which step.
+    step_ms = [round(1000 * (b - a), 2) for a, b in zip(stamps, stamps[1:])]
     return {"timed_steps": steps, "s_per_step": seconds / steps, "tokens_per_step": timed_tokens / steps,
-            "tokens_per_s": timed_tokens / seconds, "train_memory": memory(), "load_memory": load_memory}
+            "tokens_per_s": timed_tokens / seconds, "train_memory": memory(), "load_memory": load_memory,
+            "step_ms": step_ms, "window": [stamps[args.warmup - 1] if args.warmup else stamps[0], stamps[-1]]}
 
 
 # ------------------------------------------------------------------ driver
