@@ -55,34 +55,8 @@ class LeanStepsMixin:
 
     def train(self, *args, **kwargs):
         self._trained = trained_weights(self.model)   # which weights train may differ between two train() calls
-        with zero_grad_from_list(self.model, self._trained), frozen_gc():
+        with zero_grad_from_list(self.model, self._trained):
             return super().train(*args, **kwargs)
-
-
-FREEZE_GC = True   # read at each train(); the benches' ``:gcon`` variant sets it False
-
-
-@contextlib.contextmanager
-def frozen_gc():
-    """While training, Python's garbage collector skips the objects that existed before (``gc.freeze``).
-
-    After importing transformers, TRL and a model the process holds millions of objects, and each pass of the
-    collector's oldest generation walks all of them. The Trainer makes enough Python objects a step to trigger
-    such a pass every few dozen steps: 0.2 s on this project's CPU machine, i.e. about 5 ms a step, where the
-    bare loop triggered almost none (``gpu_overhead`` reports collector time per segment). Frozen, those passes
-    walk only what training made. Objects made during training are collected as before; whatever of the older
-    ones became garbage meanwhile is collected after ``unfreeze``. Left alone if something froze already."""
-    import gc
-
-    if not FREEZE_GC or gc.get_freeze_count():
-        yield
-        return
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 @contextlib.contextmanager

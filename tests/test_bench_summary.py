@@ -46,3 +46,37 @@ def test_the_clock_waits_at_the_ends_of_the_timed_window_only():
     assert sync_steps(args) == {5, 25}
     assert sync_steps(Namespace(warmup=0, steps=3)) == {1, 3}
     assert sync_steps(args, every_step=True) is None
+
+
+def test_clock_samples_are_parsed_and_averaged_over_a_timed_window(tmp_path):
+    from datetime import datetime
+
+    from labkit.bench import gpu_clocks
+
+    start = datetime(2026, 12, 1, 11, 0, 0).timestamp()
+    lines = ["timestamp, clocks.sm [MHz], power.draw [W], temperature.gpu, utilization.gpu [%]"]   # a header
+    for i, mhz in enumerate([1980, 1600, 1800, 1980]):
+        stamp = datetime.fromtimestamp(start + i).strftime("%Y/%m/%d %H:%M:%S.%f")[:-3]
+        lines.append(f"{stamp}, {mhz}, {600 + i}, 40, {100 if i < 3 else 0}")
+    lines.append("2026/12/01 11:00:09.000, [N/A], 1, 2")   # cut off / not available
+    path = tmp_path / "clocks.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    samples = gpu_clocks.read_samples(path)
+    assert [s["sm_mhz"] for s in samples] == [1980, 1600, 1800, 1980]
+    means = gpu_clocks.window_means(samples, [start + 0.5, start + 2.5])   # the 2nd and 3rd sample only
+    assert means == {"samples": 2, "sm_mhz": 1700, "power_w": 601.5, "temp_c": 40, "util_pct": 100}
+    assert gpu_clocks.window_means(samples, [start + 10, start + 11]) == {}
+    result = gpu_clocks.add_clocks({"s_per_step": 0.15, "window_unix": [start + 0.5, start + 2.5]}, samples)
+    assert result["mcycles_per_step"] == pytest.approx(255.0)   # 1700 MHz x 0.15 s
+    assert gpu_clocks.read_samples(None) == [] and gpu_clocks.read_samples(tmp_path / "missing.csv") == []
+
+
+def test_overhead_per_sm_cycle_takes_out_a_slower_clock():
+    # labkit ran at a lower clock: 10% fewer tokens/s, but the same SM cycles a step as the bare loop
+    results = [dict(_segment("bare", 100.0), mcycles_per_step=1980 * 81.92),
+               dict(_segment("labkit", 90.0), mcycles_per_step=1782 * 8192 / 90),
+               dict(_segment("bare", 100.0), mcycles_per_step=1980 * 81.92)]
+    (row,) = summarise(results)
+    assert row["overhead"] == pytest.approx(0.10)
+    assert row["overhead_cycles"] == pytest.approx(0.0)
+    assert "labkit: mean overhead per SM cycle 0.0%" in table({"segments": results, "summary": [row]})

@@ -88,29 +88,3 @@ def test_zero_grad_clears_the_trained_weights_and_is_gone_after_training():
     assert "zero_grad" not in model.__dict__
     trainer.train()   # the trainer installs and removes it around train()
     assert "zero_grad" not in model.__dict__ and trainer.state.global_step == 1
-
-
-def test_training_runs_with_the_collector_frozen_and_leaves_it_as_it_was():
-    import gc
-
-    from labkit import lean_steps
-
-    trainer, _ = _trainer("lean-gc")
-    seen = []
-    original = trainer.training_step
-
-    def training_step(*a, **kw):
-        seen.append(gc.get_freeze_count())
-        return original(*a, **kw)
-
-    trainer.training_step = training_step
-    assert gc.get_freeze_count() == 0
-    trainer.train()
-    assert seen and seen[0] > 0 and gc.get_freeze_count() == 0
-    gc.freeze()   # frozen by someone else: labkit leaves it frozen
-    try:
-        with lean_steps.frozen_gc():
-            pass
-        assert gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()

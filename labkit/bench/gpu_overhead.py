@@ -49,18 +49,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from labkit.bench import gpu_train
+from labkit.bench import gpu_clocks, gpu_train
 
+PARTIAL, CLOCKS = "gpu_overhead_partial.json", "gpu_clocks.csv"
 DEFAULT_SEGMENTS = "bare,labkit,bare,labkit:hfflops,bare,labkit,bare,labkit:hfflops,bare,labkit,bare"
 VARIANTS = {"padfree": "padding-free batches (forced)", "workers0": "no dataloader workers (labkit's CPU setting)",
             "noamp": "accelerate's bf16 autocast off (the weights are bf16 already)",
             "amp": "accelerate's bf16 autocast on",
             "hfflops": "the Trainer's own FLOP count (walks every parameter each micro-batch; labkit caches it)",
             "stepsync": "the clock waits for the GPU after every step (sessions 2-3 timing)",
-            **{name: gpu_train.VARIANTS[name] for name in ("nocheck", "perparam", "foreachmul", "gcon")}}
+            **{name: gpu_train.VARIANTS[name] for name in ("nocheck", "perparam", "foreachmul")}}
 BARE_VARIANTS = {"amp": "forward under torch.autocast(bf16), as the Trainer runs it",
-                 "stepsync": "the clock waits for the GPU and the loss is read after every step (sessions 2-3)",
-                 "gcfreeze": "the garbage collector frozen during the segment, as labkit's train() does"}
+                 "stepsync": "the clock waits for the GPU and the loss is read after every step (sessions 2-3)"}
 
 
 def _timed(owner, name: str, totals: dict, key: str | None = None) -> None:
@@ -110,20 +110,6 @@ def gc_in_window(passes: list[tuple[float, int, float]], window: list[float], st
     counts = [sum(1 for g, _ in inside if g == generation) for generation in range(3)]
     return {"gc_ms_per_step": sum(ms for _, ms in inside) / steps, "gc_passes": counts,
             "gc_gen2_ms": [round(ms, 1) for g, ms in inside if g == 2]}
-
-
-@contextlib.contextmanager
-def segment_variants(kind: str, variants: tuple[str, ...]):
-    """Within: the process-wide changes a segment's variants ask for (labkit: ``gpu_train.labkit_switches``; the
-    bare loop: ``gcfreeze``)."""
-    from labkit.lean_steps import frozen_gc
-
-    if kind == "labkit":
-        with gpu_train.labkit_switches(variants):
-            yield
-    else:
-        with frozen_gc() if "gcfreeze" in variants else contextlib.nullcontext():
-            yield
 
 
 def labkit_segment(args, cfg, loaded, rows: list[dict], variants: tuple[str, ...], callbacks: tuple = ()) -> dict:
@@ -258,7 +244,7 @@ def run_segments(args) -> dict:
     for index, name in enumerate(args.segments.split(",")):
         kind, *variants = name.split(":")
         rows = gpu_train.random_rows(per_segment, args.seq_len, args.vocab, seed=index)
-        with segment_variants(kind, tuple(variants)), gc_timed() as collected:
+        with gpu_train.labkit_switches(tuple(variants)), gc_timed() as collected:
             if kind == "bare":
                 result = gpu_train.hand_loop(args, loaded.model, rows, autocast="amp" in variants,
                                              every_step="stepsync" in variants)
@@ -268,7 +254,7 @@ def run_segments(args) -> dict:
         results.append(result)
         print(f"{name}: {result['tokens_per_s']:,.0f} tokens/s; gc {result['gc_ms_per_step']:.2f} ms/step, "
               f"passes {result['gc_passes']}", flush=True)
-        _write_partial(args, results)
+        _write_partial(args, loaded.describe(), results)
     profiles = {}
     if args.profile_steps:
         for name in args.profile_segments.split(","):
@@ -279,9 +265,10 @@ def run_segments(args) -> dict:
     return {"describe": loaded.describe(), "segments": results, "summary": summarise(results), "profiles": profiles}
 
 
-def _write_partial(args, results: list[dict]) -> None:
-    """The segments so far, so that a run stopped by its time limit still leaves them behind."""
-    (args.out / "gpu_overhead_partial.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+def _write_partial(args, describe: str, results: list[dict]) -> None:
+    """The segments so far, so that a run stopped by its time limit still leaves them behind (``--render``)."""
+    payload = {"describe": describe, "segments": results}
+    (args.out / PARTIAL).write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
 
 
 def interleaved_run(args, cfg, loaded, name: str, seed: int, initial: list) -> dict:
@@ -524,6 +511,9 @@ def summarise(results: list[dict]) -> list[dict]:
             mean = statistics.mean(bare)
             out.append({"segment": r["segment"], "index": i, "reference": reference, "bare_tokens_per_s": mean,
                         "tokens_per_s": r["tokens_per_s"], "overhead": 1 - r["tokens_per_s"] / mean})
+            cycles = [results[j].get("mcycles_per_step") for j in before + after]
+            if r.get("mcycles_per_step") and all(cycles):   # the same, counted in SM cycles (gpu_clocks)
+                out[-1]["overhead_cycles"] = 1 - statistics.mean(cycles) / r["mcycles_per_step"]
     return out
 
 
@@ -531,28 +521,32 @@ def table(payload: dict) -> str:
     if "interleaved" in payload:
         return "\n".join(interleaved_summary(payload["interleaved"])) + "\n"
     lines = ["| # | segment | tokens/s | s/step | host ms/step fetching the batch | host ms/step in training_step "
-             "| padding-free | gc ms/step (passes gen 0/1/2) |",
-             "| ---: | --- | ---: | ---: | ---: | ---: | --- | --- |"]
+             "| padding-free | gc ms/step (passes gen 0/1/2) | GPU: SM MHz, W, busy % | M SM cycles/step |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |"]
     for i, r in enumerate(payload["segments"]):
         fetch, step = r.get("get_batch_samples_ms"), r.get("training_step_ms")
         passes = "/".join(str(n) for n in r.get("gc_passes", ()))
         lines.append(f"| {i} | {r['segment']} | {r['tokens_per_s']:,.0f} | {r['s_per_step']:.4f} | "
                      f"{_ms(fetch)} | {_ms(step)} | {r.get('padding_free', '-')} | "
-                     f"{_ms(r.get('gc_ms_per_step'), 2)} ({passes or '-'}) |")
+                     f"{_ms(r.get('gc_ms_per_step'), 2)} ({passes or '-'}) | {gpu_train.gpu_cell(r)} | "
+                     f"{_ms(r.get('mcycles_per_step'), 0)} |")
     lines += _host_lines(payload["segments"])
-    lines += ["", "| segment | vs mean of the nearest reference segments (tokens/s) | overhead |",
-              "| --- | ---: | ---: |"]
+    lines += ["", "| segment | vs mean of the nearest reference segments (tokens/s) | overhead | per SM cycle |",
+              "| --- | ---: | ---: | ---: |"]
     for s in payload["summary"]:
+        cycles = s.get("overhead_cycles")
         lines.append(f"| #{s['index']} {s['segment']} | {s['tokens_per_s']:,.0f} vs {s['bare_tokens_per_s']:,.0f} "
-                     f"({s['reference']}) | "
-                     f"{100 * s['overhead']:.1f}% |")
-    by_kind: dict[str, list[float]] = {}
-    for s in payload["summary"]:
-        by_kind.setdefault(s["segment"], []).append(s["overhead"])
+                     f"({s['reference']}) | {100 * s['overhead']:.1f}% | "
+                     f"{'-' if cycles is None else f'{100 * cycles:.1f}%'} |")
     lines.append("")
-    for kind, values in by_kind.items():
-        lines.append(f"- {kind}: mean overhead {100 * statistics.mean(values):.1f}%{_interval(values)} over "
-                     f"{len(values)} segment(s) ({', '.join(f'{100 * v:.1f}%' for v in values)})")
+    for key, what in (("overhead", "overhead"), ("overhead_cycles", "overhead per SM cycle")):
+        by_kind: dict[str, list[float]] = {}
+        for s in payload["summary"]:
+            if key in s:
+                by_kind.setdefault(s["segment"], []).append(s[key])
+        for kind, values in by_kind.items():
+            lines.append(f"- {kind}: mean {what} {100 * statistics.mean(values):.1f}%{_interval(values)} over "
+                         f"{len(values)} segment(s) ({', '.join(f'{100 * v:.1f}%' for v in values)})")
     return "\n".join(lines + _profile_lines(payload.get("profiles") or {})) + "\n"
 
 
@@ -624,6 +618,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--profile-segments", default="bare,labkit", help="segments to profile (as --segments)")
     parser.add_argument("--trace", action="store_true",
                         help="also write each profile's Chrome trace (gzipped; about 8 MB a 1B segment of 3 steps)")
+    parser.add_argument("--render", action="store_true",
+                        help=f"no run: write the table from {PARTIAL} and {CLOCKS} in --out (a run that timed out)")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in [*args.segments.split(","), *args.profile_segments.split(",")]:
@@ -650,11 +646,25 @@ def main(argv: list[str] | None = None) -> None:
         gpu_train.build_model(args)
         return
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.render:   # a run stopped by its time limit: its segments so far and the clock samples
+        partial = json.loads((args.out / PARTIAL).read_text(encoding="utf-8"))
+        finish(args, {**partial, "summary": summarise(partial["segments"]), "profiles": {}},
+               gpu_clocks.read_samples(args.out / CLOCKS))
+        return
     if not (Path(args.model_dir) / "config.json").exists():
         # In another process: building imports transformers, and Unsloth must be imported before it here.
         subprocess.run([sys.executable, "-m", "labkit.bench.gpu_overhead", *(argv or sys.argv[1:]), "--build-only"],
                        check=True)
-    payload = run_segments(args)
+    with gpu_clocks.sampled(args.out / CLOCKS) as sampling:
+        payload = run_segments(args)
+    finish(args, payload, gpu_clocks.read_samples(sampling))   # read once the sampler has stopped (and flushed)
+
+def finish(args, payload: dict, samples: list[dict]) -> None:
+    """Add the GPU clocks to the segments, then write gpu_overhead.json and the table (gpu_overhead.md)."""
+    if samples and "segments" in payload:
+        for segment in payload["segments"]:
+            gpu_clocks.add_clocks(segment, samples)
+        payload["summary"] = summarise(payload["segments"])
     payload["args"] = {k: str(v) for k, v in vars(args).items()}
     (args.out / "gpu_overhead.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     timing = (f"{args.interleave} blocks of {args.block_steps} labkit steps, each followed by {args.block_steps} "
@@ -664,7 +674,6 @@ def main(argv: list[str] | None = None) -> None:
            + table(payload)
     (args.out / "gpu_overhead.md").write_text(text, encoding="utf-8")
     print(text)
-
 
 if __name__ == "__main__":
     main()

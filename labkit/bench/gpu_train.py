@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from labkit.bench import gpu_clocks
+
 LLAMA_3_2_1B = {"hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8,
                 "intermediate_size": 8192, "vocab_size": 128256, "tie_word_embeddings": True,
                 "rope_theta": 500000.0, "max_position_embeddings": 8192}
@@ -88,7 +90,6 @@ VARIANTS = {
     "noamp": "accelerate's bf16 autocast off",
     "perparam": "the adapter NaN check as an isfinite + all per weight (labkit's before session 6)",
     "foreachmul": "the adapter NaN check as times 0, then one L2 norm (commit 035c376)",
-    "gcon": "the garbage collector not frozen while training (labkit's before session 6)",
 }
 OWN_LOSS = ":ownloss"
 
@@ -254,20 +255,18 @@ def _case_labkit(args, case: Case) -> dict:
 
 @contextlib.contextmanager
 def labkit_switches(variants: tuple[str, ...]):
-    """Within: labkit's module-level choices as the variants ask (``nocheck``, ``perparam``, ``foreachmul``,
-    ``gcon``); restored after."""
+    """Within: labkit's adapter check as the variants ask (``nocheck``, ``perparam``, ``foreachmul``); restored
+    after."""
     import labkit.callbacks as callbacks
-    import labkit.lean_steps as lean_steps
 
-    check, freeze = callbacks.trainable_weights_finite, lean_steps.FREEZE_GC
+    check = callbacks.trainable_weights_finite
     replacements = {"nocheck": lambda model: True, "perparam": _finite_per_weight, "foreachmul": _finite_times_zero}
     for name in variants:
         callbacks.trainable_weights_finite = replacements.get(name, callbacks.trainable_weights_finite)
-    lean_steps.FREEZE_GC = "gcon" not in variants
     try:
         yield
     finally:
-        callbacks.trainable_weights_finite, lean_steps.FREEZE_GC = check, freeze
+        callbacks.trainable_weights_finite = check
 
 
 def _finite_per_weight(model) -> bool:
@@ -469,9 +468,10 @@ def _result(args, stamps: list[float], tokens_per_step: list[int], load_memory: 
     steps = len(stamps) - args.warmup
     # Host time between step ends (no sync between them): where a run slows down, and from which step.
     step_ms = [round(1000 * (b - a), 2) for a, b in zip(stamps, stamps[1:])]
+    window = [stamps[args.warmup - 1] if args.warmup else stamps[0], stamps[-1]]   # perf_counter, and unix time
     return {"timed_steps": steps, "s_per_step": seconds / steps, "tokens_per_step": timed_tokens / steps,
             "tokens_per_s": timed_tokens / seconds, "train_memory": memory(), "load_memory": load_memory,
-            "step_ms": step_ms, "window": [stamps[args.warmup - 1] if args.warmup else stamps[0], stamps[-1]]}
+            "step_ms": step_ms, "window": window, "window_unix": [t + time.time() - time.perf_counter() for t in window]}
 
 
 # ------------------------------------------------------------------ driver
@@ -514,12 +514,13 @@ def mfu(tokens_per_s: float | None, flops_per_token: float, peak_tflops: float |
 
 def table(results: dict[str, dict], model: dict, peak_tflops: float | None) -> str:
     lines = ["| path | tokens/s | s/step | MFU | peak alloc GiB (train) | peak reserved GiB (train) "
-             "| peak alloc GiB (load) | labkit-logged tokens/s | final loss | notes |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| peak alloc GiB (load) | labkit-logged tokens/s | final loss | GPU: SM MHz, W, busy % | "
+             "M SM cycles/step | notes |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
     for name, r in results.items():
         label = case_for(name).label
         if "error" in r or "skipped" in r:
-            lines.append(f"| {label} | - | - | - | - | - | - | - | - | {r.get('error') or r.get('skipped')} |")
+            lines.append(f"| {label} | - | - | - | - | - | - | - | - | - | - | {r.get('error') or r.get('skipped')} |")
             continue
         train, load = r["train_memory"], r["load_memory"]
         share = mfu(r["tokens_per_s"], model["flops_per_token"], peak_tflops)
@@ -527,8 +528,15 @@ def table(results: dict[str, dict], model: dict, peak_tflops: float | None) -> s
             f"| {label} | {r['tokens_per_s']:,.0f} | {r['s_per_step']:.3f} | "
             f"{'-' if share is None else f'{100 * share:.1f}%'} | {_gib(train, 'max_allocated_gib')} | "
             f"{_gib(train, 'max_reserved_gib')} | {_gib(load, 'max_allocated_gib')} | "
-            f"{_num(r.get('labkit_logged_tokens_per_s'))} | {r['final_loss']:.3f} | {r.get('describe', '')} |")
+            f"{_num(r.get('labkit_logged_tokens_per_s'))} | {r['final_loss']:.3f} | {gpu_cell(r)} | "
+            f"{_num(r.get('mcycles_per_step'))} | {r.get('describe', '')} |")
     return "\n".join(lines + [""] + _ratios(results))
+
+
+def gpu_cell(result: dict) -> str:
+    """The GPU's mean SM clock, power and busy share over a timed window (``gpu_clocks``), or '-'."""
+    g = result.get("gpu")
+    return f"{g['sm_mhz']:,.0f}, {g['power_w']:.0f}, {g['util_pct']:.0f}" if g else "-"
 
 
 def _gib(memory_stats: dict, key: str) -> str:
@@ -563,7 +571,10 @@ def _ratios(results: dict[str, dict]) -> list[str]:
         a, b = result("labkit-unsloth-bf16"), result(reference)
         if a and b:
             overhead = 1 - a["tokens_per_s"] / b["tokens_per_s"]
-            lines.append(f"- labkit overhead vs {reference}: {100 * overhead:.1f}% fewer tokens/s{goal}")
+            cycles = ""
+            if a.get("mcycles_per_step") and b.get("mcycles_per_step"):
+                cycles = f"; per SM cycle {100 * (1 - b['mcycles_per_step'] / a['mcycles_per_step']):.1f}% fewer"
+            lines.append(f"- labkit overhead vs {reference}: {100 * overhead:.1f}% fewer tokens/s{cycles}{goal}")
     return lines
 
 
@@ -576,7 +587,8 @@ def _peak_tflops(args, gpu: str | None) -> float | None:
 def drive(args) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    with open(args.out / "gpu_train_cases.log", "a", encoding="utf-8") as log:
+    clocks = args.out / "gpu_clocks.csv"
+    with open(args.out / "gpu_train_cases.log", "a", encoding="utf-8") as log, gpu_clocks.sampled(clocks) as sampling:
         model = _child(args, "build", args.budget_s, log)
         if "error" in model:
             raise RuntimeError(f"building the random model failed: {model['error']} (see {log.name})")
@@ -597,6 +609,11 @@ def drive(args) -> dict:
                     queue.insert(0, name + OWN_LOSS)   # does it run without TRL's fused LM head?
             print(f"{name}: {json.dumps(results[name])}", flush=True)
             _write(args, model, results, peak)
+    samples = gpu_clocks.read_samples(sampling)   # read once the sampler has stopped (and flushed)
+    if samples:
+        for result in results.values():
+            gpu_clocks.add_clocks(result, samples)
+        _write(args, model, results, peak)
     return {"model": model, "results": results}
 
 
