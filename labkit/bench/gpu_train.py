@@ -95,7 +95,11 @@ OWN_LOSS = ":ownloss"
 
 
 def case_for(name: str) -> Case:
-    """``CASES[name]``, or a variant for ``name:variant[:variant...]`` (see ``VARIANTS``)."""
+    """``CASES[name]``, or a variant for ``name:variant[:variant...]`` (see ``VARIANTS``); ``name#2`` runs a case
+    again (its own row: a second sample in the same run)."""
+    name, _, repeat = name.partition("#")
+    if repeat:
+        return replace(case_for(name), label=f"{case_for(name).label} (run {repeat})")
     base_name, *variants = name.split(":")
     base = CASES[base_name]
     unknown = [v for v in variants if v not in VARIANTS]
@@ -567,8 +571,10 @@ def _ratios(results: dict[str, dict]) -> list[str]:
             mem = f"{100 * mem_a / mem_b:.0f}%" if mem_a and mem_b else "-"
             goal = f" (target >= {target}x; memory <= 35%)" if target else " (for information)"
             lines.append(f"- {fast} vs {slow}: {speed:.2f}x tokens/s, peak allocated {mem} of it{goal}")
-    for reference, goal in (("bare-unsloth-bf16", " (target <= 5%)"), ("unsloth-trl-bf16", " (for information)")):
-        a, b = result("labkit-unsloth-bf16"), result(reference)
+    pairs = [("", "bare-unsloth-bf16", " (target <= 5%)"), ("", "unsloth-trl-bf16", " (for information)")]
+    pairs += [(f"#{n}", f"bare-unsloth-bf16#{n}", f" (run {n})") for n in range(2, 10)]
+    for repeat, reference, goal in pairs:
+        a, b = result("labkit-unsloth-bf16" + repeat), result(reference)
         if a and b:
             overhead = 1 - a["tokens_per_s"] / b["tokens_per_s"]
             cycles = ""
@@ -605,7 +611,7 @@ def drive(args) -> dict:
             else:
                 results[name] = _child(args, name, min(left, args.case_timeout_s), log)
                 failed_training = results[name].get("stage") == "training"
-                if failed_training and not (case.bare or case.variants) and name + OWN_LOSS not in queue:
+                if failed_training and not (case.bare or case.variants or "#" in name) and name + OWN_LOSS not in queue:
                     queue.insert(0, name + OWN_LOSS)   # does it run without TRL's fused LM head?
             print(f"{name}: {json.dumps(results[name])}", flush=True)
             _write(args, model, results, peak)
