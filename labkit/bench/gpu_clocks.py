@@ -33,7 +33,7 @@ def sampled(path: Path, every_ms: int = 100, gpu: int = 0):
     if exe is None:
         yield None
         return
-    command = [exe, f"--id={gpu}", f"--query-gpu={QUERY}", "--format=csv,noheader,nounits", f"-lms={every_ms}"]
+    command = [exe, f"--id={gpu}", f"--query-gpu={QUERY}", "--format=csv,noheader,nounits", f"--loop-ms={every_ms}"]
     with open(path, "w", encoding="utf-8") as out:
         sampler = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
         try:
