@@ -80,3 +80,29 @@ def test_overhead_per_sm_cycle_takes_out_a_slower_clock():
     assert row["overhead"] == pytest.approx(0.10)
     assert row["overhead_cycles"] == pytest.approx(0.0)
     assert "labkit: mean overhead per SM cycle 0.0%" in table({"segments": results, "summary": [row]})
+
+
+def test_forkserver_variant_gives_the_same_batches_from_workers_not_forked_from_the_trainer():
+    import torch
+
+    from labkit.bench.gpu_train import labkit_switches
+    from labkit.loading import load_for_training
+    from labkit.train import build_trainer, tokenize_rows
+    from train_support import prepared_run
+
+    cfg, run = prepared_run("bench-forkserver", {"train.max_steps": 1, "train.batch_size": 2})
+    loaded = load_for_training(cfg, verbose=False)
+    rows, _ = tokenize_rows([{"messages": [{"role": "user", "content": f"What is {i} plus 3?"},
+                                           {"role": "assistant", "content": f"{i + 3}."}]} for i in range(6)],
+                            loaded.tokenizer, 64)
+    trainer = build_trainer(cfg, run, loaded, rows, [])
+    trainer.args.dataloader_num_workers = 2
+    plain = next(iter(trainer.get_train_dataloader()))
+    with labkit_switches(("forkserver",)):
+        loader = trainer.get_train_dataloader()
+        assert loader.multiprocessing_context.get_start_method() == "forkserver"
+        served = next(iter(loader))
+    assert trainer.get_train_dataloader().multiprocessing_context is None   # restored
+    assert plain.keys() == served.keys()
+    for key in plain:
+        torch.testing.assert_close(plain[key], served[key])

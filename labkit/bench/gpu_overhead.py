@@ -58,7 +58,7 @@ VARIANTS = {"padfree": "padding-free batches (forced)", "workers0": "no dataload
             "amp": "accelerate's bf16 autocast on",
             "hfflops": "the Trainer's own FLOP count (walks every parameter each micro-batch; labkit caches it)",
             "stepsync": "the clock waits for the GPU after every step (sessions 2-3 timing)",
-            **{name: gpu_train.VARIANTS[name] for name in ("nocheck", "perparam", "foreachmul")}}
+            **{name: gpu_train.VARIANTS[name] for name in ("nocheck", "perparam", "foreachmul", "forkserver")}}
 BARE_VARIANTS = {"amp": "forward under torch.autocast(bf16), as the Trainer runs it",
                  "stepsync": "the clock waits for the GPU and the loss is read after every step (sessions 2-3)"}
 
@@ -208,11 +208,12 @@ def _train_timed(args, trainer, every_step: bool = False) -> dict:
     for callback in trainer.callback_handler.callbacks:
         _timed(callback, "on_step_end", totals, key="on_step_end")
     trainer.callback_handler.callbacks.insert(0, Phases())   # first: it closes the scheduler + zero_grad phase
-    trainer.add_callback(gpu_train._wall_clock_callback(stamps, gpu_train.sync_steps(args, every_step)))
+    usage: list = []
+    trainer.add_callback(gpu_train._wall_clock_callback(stamps, gpu_train.sync_steps(args, every_step), usage))
     for name in ("get_batch_samples", "training_step", "_clip_grad_norm", "_maybe_log_save_evaluate"):
         _timed(trainer, name, totals)
     trainer.train()
-    result = gpu_train._result(args, stamps, [args.batch_size * args.seq_len] * len(stamps), {})
+    result = gpu_train._result(args, stamps, [args.batch_size * args.seq_len] * len(stamps), {}, usage)
     first, last = marks[args.warmup - 1] if args.warmup else {}, marks[-1]
     for key in HOST_PHASES:
         result[f"{key}_ms"] = 1000 * (last.get(key, 0.0) - first.get(key, 0.0)) / result["timed_steps"]
@@ -557,12 +558,16 @@ def _host_lines(segments: list[dict]) -> list[str]:
         return []
     lines = ["", "Host time per step (ms, no CUDA sync inside; 'outside' = step time minus the training step or the "
              "forward + backward):", "",
-             "| # | segment | " + " | ".join(phases) + " | outside |", "| ---: | --- |" + " ---: |" * (len(phases) + 1)]
+             "| # | segment | " + " | ".join(phases) + " | outside | process CPU s per s | minor faults/step "
+             "| involuntary switches/step |", "| ---: | --- |" + " ---: |" * (len(phases) + 4)]
     for i, r in enumerate(segments):
         inner = r.get("training_step_ms", r.get("forward_backward_ms"))
         outside = None if inner is None else 1000 * r["s_per_step"] - inner
         cells = [_ms(r.get(f"{k}_ms")) for k in phases]
-        lines.append(f"| {i} | {r['segment']} | " + " | ".join(cells) + f" | {_ms(outside)} |")
+        cpu = r.get("host_cpu_s_per_step")
+        lines.append(f"| {i} | {r['segment']} | " + " | ".join(cells) + f" | {_ms(outside)} | "
+                     f"{_ms(None if cpu is None else cpu / r['s_per_step'], 2)} | "
+                     f"{_ms(r.get('minor_faults_per_step'), 0)} | {_ms(r.get('involuntary_switches_per_step'))} |")
     return lines
 
 

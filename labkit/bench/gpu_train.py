@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,7 @@ VARIANTS = {
     "noamp": "accelerate's bf16 autocast off",
     "perparam": "the adapter NaN check as an isfinite + all per weight (labkit's before session 6)",
     "foreachmul": "the adapter NaN check as times 0, then one L2 norm (commit 035c376)",
+    "forkserver": "dataloader workers started by a fork server, not forked from the training process",
 }
 OWN_LOSS = ":ownloss"
 
@@ -188,7 +190,8 @@ def sync_steps(args, every_step: bool = False) -> set[int] | None:
     return None if every_step else {max(args.warmup, 1), args.warmup + args.steps}
 
 
-def _wall_clock_callback(stamps: list[float], sync_at: set[int] | None = None):
+def _wall_clock_callback(stamps: list[float], sync_at: set[int] | None = None, usage: list | None = None):
+    """A callback that appends each step end's time to ``stamps`` (and the process's resource usage to ``usage``)."""
     from transformers import TrainerCallback
 
     class WallClock(TrainerCallback):
@@ -198,6 +201,8 @@ def _wall_clock_callback(stamps: list[float], sync_at: set[int] | None = None):
             if sync_at is None or state.global_step in sync_at:
                 _sync()
             stamps.append(time.perf_counter())
+            if usage is not None:
+                usage.append(resource.getrusage(resource.RUSAGE_SELF))
 
     return WallClock()
 
@@ -236,12 +241,13 @@ def _case_labkit(args, case: Case) -> dict:
     if "amp" in case.variants or "noamp" in case.variants:
         set_autocast(trainer, "amp" in case.variants)
     stamps: list[float] = []
-    trainer.add_callback(_wall_clock_callback(stamps, sync_steps(args, args.step_sync)))
+    usage: list = []
+    trainer.add_callback(_wall_clock_callback(stamps, sync_steps(args, args.step_sync), usage))
     print(TRAINING_MARKER, flush=True)
     trainer.train()
     logged = [r for r in read_log(run.path("logs", "train_log.jsonl")) if r.get("kind") == "train"]
     step_tokens = args.batch_size * args.seq_len   # every row is full length: no padding
-    result = _result(args, stamps, [step_tokens] * len(stamps), load_memory)
+    result = _result(args, stamps, [step_tokens] * len(stamps), load_memory, usage)
     if any(r["tokens"] != step_tokens * _window(logged, i) for i, r in enumerate(logged)):
         raise RuntimeError(f"labkit counted {[r['tokens'] for r in logged]} tokens per logged window; expected "
                            f"{step_tokens} a step")
@@ -259,8 +265,8 @@ def _case_labkit(args, case: Case) -> dict:
 
 @contextlib.contextmanager
 def labkit_switches(variants: tuple[str, ...]):
-    """Within: labkit's adapter check as the variants ask (``nocheck``, ``perparam``, ``foreachmul``); restored
-    after."""
+    """Within: labkit's adapter check as the variants ask (``nocheck``, ``perparam``, ``foreachmul``), and its
+    dataloader workers' start method (``forkserver``); restored after."""
     import labkit.callbacks as callbacks
 
     check = callbacks.trainable_weights_finite
@@ -268,9 +274,31 @@ def labkit_switches(variants: tuple[str, ...]):
     for name in variants:
         callbacks.trainable_weights_finite = replacements.get(name, callbacks.trainable_weights_finite)
     try:
-        yield
+        with _worker_start_method("forkserver") if "forkserver" in variants else contextlib.nullcontext():
+            yield
     finally:
         callbacks.trainable_weights_finite = check
+
+
+@contextlib.contextmanager
+def _worker_start_method(method: str):
+    """Within: DataLoaders with workers start them with ``method`` (the Trainer gives no way to choose it). Forked
+    workers share the training process's pages copy-on-write, so its next write to each page faults; a fork
+    server's workers start from a small, fresh process instead."""
+    from torch.utils.data import DataLoader
+
+    original = DataLoader.__init__
+
+    def init(self, *args, **kwargs):
+        if kwargs.get("num_workers") and kwargs.get("multiprocessing_context") is None:   # passed as None, too
+            kwargs["multiprocessing_context"] = method
+        original(self, *args, **kwargs)
+
+    DataLoader.__init__ = init
+    try:
+        yield
+    finally:
+        DataLoader.__init__ = original
 
 
 def _finite_per_weight(model) -> bool:
@@ -372,17 +400,18 @@ def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = Fals
         model.for_training()
     model.train()
     bare = BareSteps(model, rows, args.batch_size, autocast=autocast)
-    stamps, tokens = [], []
+    stamps, tokens, usage = [], [], []
     sync_at, read_every = sync_steps(args, every_step), 1 if every_step else LABKIT_LOGGING_STEPS
     for step in range(len(bare.batches)):
         bare.step(step, read_loss=(step + 1) % read_every == 0)
         if sync_at is None or step + 1 in sync_at:
             _sync()
         stamps.append(time.perf_counter())
+        usage.append(resource.getrusage(resource.RUSAGE_SELF))
         tokens.append(bare.batches[step].numel())
         if on_step is not None:
             on_step()
-    result = _result(args, stamps, tokens, load_memory)
+    result = _result(args, stamps, tokens, load_memory, usage)
     result.update({f"{phase}_ms": 1000 * sum(times[args.warmup:]) / max(len(times) - args.warmup, 1)
                    for phase, times in bare.host.items()})
     result.update(final_loss=float(bare.loss.detach()), trainable_params=sum(p.numel() for p in bare.params))
@@ -455,16 +484,18 @@ def case_unsloth_trl(args, case: Case) -> dict:
     trainer = SFTTrainer(model=model, processing_class=tokenizer, args=config,
                          train_dataset=Dataset.from_list([{"input_ids": r["input_ids"]} for r in rows]))
     stamps: list[float] = []
-    trainer.add_callback(_wall_clock_callback(stamps, sync_steps(args, args.step_sync)))
+    usage: list = []
+    trainer.add_callback(_wall_clock_callback(stamps, sync_steps(args, args.step_sync), usage))
     print(TRAINING_MARKER, flush=True)
     trainer.train()
-    result = _result(args, stamps, [args.batch_size * args.seq_len] * len(stamps), load_memory)
+    result = _result(args, stamps, [args.batch_size * args.seq_len] * len(stamps), load_memory, usage)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     result.update(describe="Unsloth + TRL SFTTrainer", final_loss=losses[-1] if losses else float("nan"))
     return result
 
 
-def _result(args, stamps: list[float], tokens_per_step: list[int], load_memory: dict) -> dict:
+def _result(args, stamps: list[float], tokens_per_step: list[int], load_memory: dict,
+            usage: list | None = None) -> dict:
     if len(stamps) <= args.warmup:
         raise RuntimeError(f"only {len(stamps)} steps ran; need more than --warmup={args.warmup}")
     seconds = stamps[-1] - stamps[args.warmup - 1] if args.warmup else stamps[-1] - stamps[0]
@@ -475,7 +506,19 @@ def _result(args, stamps: list[float], tokens_per_step: list[int], load_memory: 
     window = [stamps[args.warmup - 1] if args.warmup else stamps[0], stamps[-1]]   # perf_counter, and unix time
     return {"timed_steps": steps, "s_per_step": seconds / steps, "tokens_per_step": timed_tokens / steps,
             "tokens_per_s": timed_tokens / seconds, "train_memory": memory(), "load_memory": load_memory,
-            "step_ms": step_ms, "window": window, "window_unix": [t + time.time() - time.perf_counter() for t in window]}
+            "step_ms": step_ms, "window": window, "window_unix": [t + time.time() - time.perf_counter() for t in window],
+            **(host_usage(usage[args.warmup - 1 if args.warmup else 0], usage[-1], steps) if usage else {})}
+
+
+def host_usage(start, end, steps: int) -> dict:
+    """The training process's resource usage per timed step between two ``getrusage`` snapshots: CPU seconds
+    (all threads), minor page faults, and voluntary / involuntary context switches. A host that leaves the GPU
+    waiting may be descheduled (involuntary switches) or faulting in pages (e.g. copy-on-write after the
+    dataloader workers were forked from it)."""
+    return {"host_cpu_s_per_step": (end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime) / steps,
+            "minor_faults_per_step": (end.ru_minflt - start.ru_minflt) / steps,
+            "voluntary_switches_per_step": (end.ru_nvcsw - start.ru_nvcsw) / steps,
+            "involuntary_switches_per_step": (end.ru_nivcsw - start.ru_nivcsw) / steps}
 
 
 # ------------------------------------------------------------------ driver
