@@ -106,3 +106,20 @@ def test_forkserver_variant_gives_the_same_batches_from_workers_not_forked_from_
     assert plain.keys() == served.keys()
     for key in plain:
         torch.testing.assert_close(plain[key], served[key])
+
+
+def test_host_usage_is_per_timed_step_and_counts_moves_between_cpus():
+    from types import SimpleNamespace
+
+    from labkit.bench.gpu_train import host_usage
+
+    def usage(cpu_s, faults, voluntary, involuntary):
+        return SimpleNamespace(ru_utime=cpu_s, ru_stime=0.0, ru_minflt=faults, ru_nvcsw=voluntary, ru_nivcsw=involuntary)
+
+    samples = [(usage(1.0, 100, 5, 1), 3), (usage(1.1, 150, 6, 1), 3), (usage(1.3, 300, 9, 4), 7),
+               (usage(1.4, 400, 9, 5), 3)]
+    out = host_usage(samples, steps=3)
+    assert out["host_cpu_s_per_step"] == pytest.approx(0.4 / 3)
+    assert out["minor_faults_per_step"] == pytest.approx(100) and out["voluntary_switches_per_step"] == pytest.approx(4 / 3)
+    assert out["involuntary_switches_per_step"] == pytest.approx(4 / 3)
+    assert out["cpus"] == [3, 7] and out["cpu_moves"] == 2

@@ -202,7 +202,7 @@ def _wall_clock_callback(stamps: list[float], sync_at: set[int] | None = None, u
                 _sync()
             stamps.append(time.perf_counter())
             if usage is not None:
-                usage.append(resource.getrusage(resource.RUSAGE_SELF))
+                usage.append(host_sample())
 
     return WallClock()
 
@@ -407,7 +407,7 @@ def hand_loop(args, model, rows: list[dict], on_step=None, autocast: bool = Fals
         if sync_at is None or step + 1 in sync_at:
             _sync()
         stamps.append(time.perf_counter())
-        usage.append(resource.getrusage(resource.RUSAGE_SELF))
+        usage.append(host_sample())
         tokens.append(bare.batches[step].numel())
         if on_step is not None:
             on_step()
@@ -507,18 +507,31 @@ def _result(args, stamps: list[float], tokens_per_step: list[int], load_memory: 
     return {"timed_steps": steps, "s_per_step": seconds / steps, "tokens_per_step": timed_tokens / steps,
             "tokens_per_s": timed_tokens / seconds, "train_memory": memory(), "load_memory": load_memory,
             "step_ms": step_ms, "window": window, "window_unix": [t + time.time() - time.perf_counter() for t in window],
-            **(host_usage(usage[args.warmup - 1 if args.warmup else 0], usage[-1], steps) if usage else {})}
+            **(host_usage(usage[args.warmup - 1 if args.warmup else 0:], steps) if usage else {})}
 
 
-def host_usage(start, end, steps: int) -> dict:
-    """The training process's resource usage per timed step between two ``getrusage`` snapshots: CPU seconds
-    (all threads), minor page faults, and voluntary / involuntary context switches. A host that leaves the GPU
-    waiting may be descheduled (involuntary switches) or faulting in pages (e.g. copy-on-write after the
-    dataloader workers were forked from it)."""
+def host_sample() -> tuple:
+    """(``getrusage`` of this process, the CPU the calling thread last ran on or -1): taken at each step end."""
+    try:
+        cpu = int(Path("/proc/thread-self/stat").read_text().rsplit(")", 1)[1].split()[36])   # field 39
+    except (OSError, ValueError, IndexError):   # not Linux
+        cpu = -1
+    return resource.getrusage(resource.RUSAGE_SELF), cpu
+
+
+def host_usage(samples: list[tuple], steps: int) -> dict:
+    """The training process's resource usage per timed step, from the ``host_sample`` at the window's start to the
+    last: CPU seconds (all threads), minor page faults, voluntary / involuntary context switches, and on which
+    CPUs the training thread ended its steps (how often it had moved). A host that leaves the GPU waiting may be
+    descheduled (involuntary switches), faulting in pages (e.g. copy-on-write after the dataloader workers were
+    forked from it) or moved to another core, away from its caches and maybe from the GPU's NUMA node."""
+    (start, _), (end, _) = samples[0], samples[-1]
+    cpus = [cpu for _, cpu in samples]
     return {"host_cpu_s_per_step": (end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime) / steps,
             "minor_faults_per_step": (end.ru_minflt - start.ru_minflt) / steps,
             "voluntary_switches_per_step": (end.ru_nvcsw - start.ru_nvcsw) / steps,
-            "involuntary_switches_per_step": (end.ru_nivcsw - start.ru_nivcsw) / steps}
+            "involuntary_switches_per_step": (end.ru_nivcsw - start.ru_nivcsw) / steps,
+            "cpus": sorted(set(cpus)), "cpu_moves": sum(a != b for a, b in zip(cpus, cpus[1:]))}
 
 
 # ------------------------------------------------------------------ driver
