@@ -62,3 +62,26 @@ def test_plain_forward_sets_the_autocast_wrapper_aside_and_puts_it_back():
 def test_interleave_takes_labkit_segments_only():
     with pytest.raises(SystemExit):
         gpu_overhead.parse_args(["--out", "x", "--tokenizer", "t", "--interleave", "2", "--segments", "bare,labkit"])
+
+
+def test_a_failing_segment_is_reported_and_the_others_still_run(tmp_path, monkeypatch, one_thread_module):
+    from labkit.models import resolve
+
+    real = gpu_overhead.labkit_segment
+
+    def segment(args, cfg, loaded, rows, variants, callbacks=()):
+        if "nocheck" in variants:
+            raise RuntimeError("workers could not start")
+        return real(args, cfg, loaded, rows, variants, callbacks)
+
+    monkeypatch.setattr(gpu_overhead, "labkit_segment", segment)
+    gpu_overhead.main(["--tiny", "--device", "cpu", "--tokenizer", resolve("smollm2-135m-instruct"), "--out",
+                       str(tmp_path), "--seq-len", "16", "--batch-size", "2", "--warmup", "1", "--steps", "2",
+                       "--segments", "bare,labkit:nocheck,labkit,bare"])
+    payload = json.loads((tmp_path / "gpu_overhead.json").read_text())
+    assert [s["segment"] for s in payload["segments"]] == ["bare", "labkit", "bare"]
+    assert payload["failed"] == [{"segment": "labkit:nocheck", "index": 1,
+                                  "error": "RuntimeError: workers could not start"}]
+    assert [s["segment"] for s in payload["summary"]] == ["labkit"]
+    assert "segment #1 labkit:nocheck FAILED: RuntimeError: workers could not start" in \
+        (tmp_path / "gpu_overhead.md").read_text()

@@ -241,21 +241,27 @@ def run_segments(args) -> dict:
             print(f"{name}: mean overhead {100 * statistics.mean(runs[-1]['overheads']):.1f}%", flush=True)
         return {"describe": loaded.describe(), "interleaved": runs}
     per_segment = args.batch_size * (args.warmup + args.steps)
-    results = []
+    results, failed = [], []
     for index, name in enumerate(args.segments.split(",")):
         kind, *variants = name.split(":")
         rows = gpu_train.random_rows(per_segment, args.seq_len, args.vocab, seed=index)
-        with gpu_train.labkit_switches(tuple(variants)), gc_timed() as collected:
-            if kind == "bare":
-                result = gpu_train.hand_loop(args, loaded.model, rows, autocast="amp" in variants,
-                                             every_step="stepsync" in variants)
-            else:
-                result = labkit_segment(args, cfg, loaded, rows, tuple(variants))
+        try:
+            with gpu_train.labkit_switches(tuple(variants)), gc_timed() as collected:
+                if kind == "bare":
+                    result = gpu_train.hand_loop(args, loaded.model, rows, autocast="amp" in variants,
+                                                 every_step="stepsync" in variants)
+                else:
+                    result = labkit_segment(args, cfg, loaded, rows, tuple(variants))
+        except Exception as err:   # a variant that fails (e.g. on this machine) must not lose the other segments
+            failed.append({"segment": name, "index": index, "error": f"{type(err).__name__}: {err}"[:500]})
+            print(f"{name}: FAILED {failed[-1]['error']}", flush=True)
+            _write_partial(args, loaded.describe(), results, failed)
+            continue
         result.update(segment=name, **gc_in_window(collected, result["window"], result["timed_steps"]))
         results.append(result)
         print(f"{name}: {result['tokens_per_s']:,.0f} tokens/s; gc {result['gc_ms_per_step']:.2f} ms/step, "
               f"passes {result['gc_passes']}", flush=True)
-        _write_partial(args, loaded.describe(), results)
+        _write_partial(args, loaded.describe(), results, failed)
     profiles = {}
     if args.profile_steps:
         for name in args.profile_segments.split(","):
@@ -263,12 +269,13 @@ def run_segments(args) -> dict:
             slug = name.replace(":", "_")
             (args.out / f"profile_{slug}.txt").write_text(text, encoding="utf-8")
             print(f"profile {name}: {json.dumps(profiles[name])}", flush=True)
-    return {"describe": loaded.describe(), "segments": results, "summary": summarise(results), "profiles": profiles}
+    return {"describe": loaded.describe(), "segments": results, "summary": summarise(results), "profiles": profiles,
+            "failed": failed}
 
 
-def _write_partial(args, describe: str, results: list[dict]) -> None:
+def _write_partial(args, describe: str, results: list[dict], failed: list[dict]) -> None:
     """The segments so far, so that a run stopped by its time limit still leaves them behind (``--render``)."""
-    payload = {"describe": describe, "segments": results}
+    payload = {"describe": describe, "segments": results, "failed": failed}
     (args.out / PARTIAL).write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
 
 
@@ -548,6 +555,7 @@ def table(payload: dict) -> str:
         for kind, values in by_kind.items():
             lines.append(f"- {kind}: mean {what} {100 * statistics.mean(values):.1f}%{_interval(values)} over "
                          f"{len(values)} segment(s) ({', '.join(f'{100 * v:.1f}%' for v in values)})")
+    lines += [f"- segment #{f['index']} {f['segment']} FAILED: {f['error']}" for f in payload.get("failed") or ()]
     return "\n".join(lines + _profile_lines(payload.get("profiles") or {})) + "\n"
 
 
