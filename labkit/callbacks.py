@@ -194,10 +194,10 @@ def trainable_weights_finite(model) -> bool:
     """Whether every adapter weight is finite, in ONE device sync and a few kernels: a weight's largest magnitude
     (its inf-norm, which keeps a NaN) is finite iff all its values are. Exact: no sum that could overflow.
 
-    On CUDA torch computes the inf-norms of all 224 LoRA tensors of a 1B model with multi-tensor kernels. An
-    isfinite + all per tensor (448 launches) cost 2.4-3.7 host ms a step on an H200, with the check at every 10th
-    step; commit 035c376's times-0-then-L2-norm (which copies every weight first) ran labkit's steps 15-20% slower
-    from its first check on, cause not found (reports/gpu_benchmark.md)."""
+    On CUDA torch computes the inf-norms of all adapter tensors with multi-tensor kernels, instead of an isfinite +
+    all per tensor (448 launches for the 224 LoRA tensors of a 1B model): less host work, though on an H200 the two
+    could not be told apart in tokens/s. The slowdown once blamed on another multi-tensor check (commit 035c376)
+    showed up with no check at all, too (reports/gpu_benchmark.md, session 6)."""
     import torch
 
     weights = [p for p in model.parameters() if p.requires_grad]

@@ -123,3 +123,19 @@ def test_host_usage_is_per_timed_step_and_counts_moves_between_cpus():
     assert out["minor_faults_per_step"] == pytest.approx(100) and out["voluntary_switches_per_step"] == pytest.approx(4 / 3)
     assert out["involuntary_switches_per_step"] == pytest.approx(4 / 3)
     assert out["cpus"] == [3, 7] and out["cpu_moves"] == 2
+
+
+def test_the_labkit_unsloth_case_imports_unsloth_before_transformers(tmp_path):
+    """Unsloth patches transformers / TRL when imported and warns that it runs slower otherwise; a variant switch
+    that imported labkit.callbacks (hence transformers) first slipped into session 6's table run."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "unsloth"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("import sys\nsys.exit(3 if 'transformers' in sys.modules else 0)\n")
+    code = ("from labkit.bench import gpu_train\n"
+            "gpu_train.case_labkit(None, gpu_train.case_for('labkit-unsloth-bf16:perparam'))\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

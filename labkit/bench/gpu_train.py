@@ -208,13 +208,13 @@ def _wall_clock_callback(stamps: list[float], sync_at: set[int] | None = None, u
 
 
 def case_labkit(args, case: Case) -> dict:
+    if case.backend == "unsloth":
+        import unsloth  # noqa: F401  (before transformers / TRL, which labkit_switches imports)
     with labkit_switches(case.variants):
         return _case_labkit(args, case)
 
 
 def _case_labkit(args, case: Case) -> dict:
-    if case.backend == "unsloth":
-        import unsloth  # noqa: F401  (Unsloth asks to be imported before transformers / TRL)
     import torch
 
     from labkit.callbacks import read_log
