@@ -200,7 +200,9 @@ def trainable_weights_finite(model) -> bool:
     showed up with no check at all, too (reports/gpu_benchmark.md, session 6)."""
     import torch
 
-    weights = [p for p in model.parameters() if p.requires_grad]
+    from labkit.lean_steps import trained_weights
+
+    weights = trained_weights(model)
     if not weights:
         return True
     with torch.no_grad():

@@ -101,7 +101,8 @@ def case_for(name: str) -> Case:
     again (its own row: a second sample in the same run)."""
     name, _, repeat = name.partition("#")
     if repeat:
-        return replace(case_for(name), label=f"{case_for(name).label} (run {repeat})")
+        case = case_for(name)
+        return replace(case, label=f"{case.label} (run {repeat})")
     base_name, *variants = name.split(":")
     base = CASES[base_name]
     unknown = [v for v in variants if v not in VARIANTS]
@@ -305,7 +306,9 @@ def _finite_per_weight(model) -> bool:
     """labkit's adapter check until session 6: an isfinite + all per weight, stacked, one sync."""
     import torch
 
-    flags = [torch.isfinite(p).all() for p in model.parameters() if p.requires_grad]
+    from labkit.lean_steps import trained_weights
+
+    flags = [torch.isfinite(p).all() for p in trained_weights(model)]
     return bool(torch.stack(flags).all()) if flags else True
 
 
@@ -314,7 +317,9 @@ def _finite_times_zero(model) -> bool:
     that is NaN iff one was. It copies every weight (the product) before the norm."""
     import torch
 
-    weights = [p for p in model.parameters() if p.requires_grad]
+    from labkit.lean_steps import trained_weights
+
+    weights = trained_weights(model)
     if not weights:
         return True
     with torch.no_grad():
