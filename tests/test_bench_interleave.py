@@ -85,3 +85,17 @@ def test_a_failing_segment_is_reported_and_the_others_still_run(tmp_path, monkey
     assert [s["segment"] for s in payload["summary"]] == ["labkit"]
     assert "segment #1 labkit:nocheck FAILED: RuntimeError: workers could not start" in \
         (tmp_path / "gpu_overhead.md").read_text()
+
+
+def test_loader_variants_change_only_what_they_name():
+    def args():
+        return types.SimpleNamespace(dataloader_num_workers=2, dataloader_persistent_workers=True,
+                                     dataloader_pin_memory=True)
+
+    untouched, no_workers, no_pin = args(), args(), args()
+    gpu_overhead.loader_variants(untouched, ("nocheck",))
+    gpu_overhead.loader_variants(no_workers, ("workers0",))
+    gpu_overhead.loader_variants(no_pin, ("nopin",))
+    assert vars(untouched) == vars(args())
+    assert vars(no_workers) == {**vars(args()), "dataloader_num_workers": 0, "dataloader_persistent_workers": False}
+    assert vars(no_pin) == {**vars(args()), "dataloader_pin_memory": False}

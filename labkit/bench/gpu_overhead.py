@@ -17,6 +17,8 @@ Variants of the labkit segment (suffixes):
 - ``:padfree`` forces padding-free batches (what Unsloth picks by itself on H100 / H200; labkit's choice before
   ``labkit.train.padding_is_free``);
 - ``:workers0`` loads batches in the training process (labkit's choice before ``labkit.train.GPU_LOADER_WORKERS``);
+- ``:nopin`` (diagnostic) keeps the workers but no pinned memory, so no pin-memory thread beside the training
+  thread in the training process;
 - ``:hfflops`` the Trainer's own per-micro-batch FLOP count (labkit's choice before it cached the count);
 - ``:noamp`` (diagnostic) no autocast around the forward.
 
@@ -54,6 +56,7 @@ from labkit.bench import gpu_clocks, gpu_train
 PARTIAL, CLOCKS = "gpu_overhead_partial.json", "gpu_clocks.csv"
 DEFAULT_SEGMENTS = "bare,labkit,bare,labkit:hfflops,bare,labkit,bare,labkit:hfflops,bare,labkit,bare"
 VARIANTS = {"padfree": "padding-free batches (forced)", "workers0": "no dataloader workers (labkit's CPU setting)",
+            "nopin": "batches not pinned (no pin-memory thread in the training process)",
             "noamp": "accelerate's bf16 autocast off (the weights are bf16 already)",
             "amp": "accelerate's bf16 autocast on",
             "hfflops": "the Trainer's own FLOP count (walks every parameter each micro-batch; labkit caches it)",
@@ -142,8 +145,7 @@ def labkit_trainer(cfg, loaded, rows: list[dict], variants: tuple[str, ...]):
         trainer = train.build_trainer(cfg, run, loaded, rows, [])
     finally:
         train.sft_config, train.padding_is_free = original_config, original_choice
-    if "workers0" in variants:   # the Trainer reads these when train() builds its dataloader
-        trainer.args.dataloader_num_workers, trainer.args.dataloader_persistent_workers = 0, False
+    loader_variants(trainer.args, variants)
     if "noamp" in variants or "amp" in variants:   # read when train() prepares the model (autocast wrapper)
         gpu_train.set_autocast(trainer, "amp" in variants)
     if "hfflops" in variants:
@@ -151,6 +153,14 @@ def labkit_trainer(cfg, loaded, rows: list[dict], variants: tuple[str, ...]):
 
         trainer.floating_point_ops = lambda inputs: Trainer.floating_point_ops(trainer, inputs)
     return trainer
+
+
+def loader_variants(args, variants: tuple[str, ...]) -> None:
+    """``:workers0`` and ``:nopin`` on the Trainer's arguments, which train() reads when it builds its dataloader."""
+    if "workers0" in variants:
+        args.dataloader_num_workers, args.dataloader_persistent_workers = 0, False
+    if "nopin" in variants:
+        args.dataloader_pin_memory = False
 
 
 def _unwrap_forward(model) -> None:
