@@ -139,3 +139,20 @@ def test_the_labkit_unsloth_case_imports_unsloth_before_transformers(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_host_usage_reports_steal_and_the_training_threads_run_queue_wait():
+    from types import SimpleNamespace
+
+    from labkit.bench.gpu_train import host_usage, scheduler_sample
+
+    rusage = SimpleNamespace(ru_utime=1.0, ru_stime=0.0, ru_minflt=0, ru_nvcsw=0, ru_nivcsw=0)
+    start = {"steal": 10, "jiffies": 1000, "on_cpu_ns": 0, "wait_ns": 5_000_000}
+    end = {"steal": 30, "jiffies": 1400, "on_cpu_ns": 300_000_000, "wait_ns": 11_000_000}
+    out = host_usage([(rusage, 1, start), (rusage, 1, end)], steps=2)
+    assert out["steal_pct"] == pytest.approx(5.0)
+    assert out["thread_on_cpu_ms_per_step"] == pytest.approx(150.0)
+    assert out["thread_wait_ms_per_step"] == pytest.approx(3.0)
+    assert "steal_pct" not in host_usage([(rusage, 1), (rusage, 1)], steps=2)   # no scheduler samples
+    sample = scheduler_sample()   # this Linux machine's own counters
+    assert set(sample) == {"steal", "jiffies", "on_cpu_ns", "wait_ns"} and sample["jiffies"] > 0

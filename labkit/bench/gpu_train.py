@@ -516,27 +516,48 @@ def _result(args, stamps: list[float], tokens_per_step: list[int], load_memory: 
 
 
 def host_sample() -> tuple:
-    """(``getrusage`` of this process, the CPU the calling thread last ran on or -1): taken at each step end."""
+    """(``getrusage`` of this process, the CPU the calling thread last ran on or -1, ``scheduler_sample()``): taken
+    at each step end."""
     try:
         cpu = int(Path("/proc/thread-self/stat").read_text().rsplit(")", 1)[1].split()[36])   # field 39
     except (OSError, ValueError, IndexError):   # not Linux
         cpu = -1
-    return resource.getrusage(resource.RUSAGE_SELF), cpu
+    return resource.getrusage(resource.RUSAGE_SELF), cpu, scheduler_sample()
+
+
+def scheduler_sample() -> dict:
+    """The machine's CPU time stolen by the hypervisor and all its CPU time (jiffies, ``/proc/stat``), and the calling
+    thread's time on a CPU and waiting for one (ns, ``/proc/thread-self/schedstat``); {} where not Linux."""
+    try:
+        jiffies = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        on_cpu, waiting = (int(v) for v in Path("/proc/thread-self/schedstat").read_text().split()[:2])
+    except (OSError, ValueError):
+        return {}
+    return {"steal": jiffies[7], "jiffies": sum(jiffies), "on_cpu_ns": on_cpu, "wait_ns": waiting}
 
 
 def host_usage(samples: list[tuple], steps: int) -> dict:
     """The training process's resource usage per timed step, from the ``host_sample`` at the window's start to the
     last: CPU seconds (all threads), minor page faults, voluntary / involuntary context switches, and on which
-    CPUs the training thread ended its steps (how often it had moved). A host that leaves the GPU waiting may be
-    descheduled (involuntary switches), faulting in pages (e.g. copy-on-write after the dataloader workers were
-    forked from it) or moved to another core, away from its caches and maybe from the GPU's NUMA node."""
-    (start, _), (end, _) = samples[0], samples[-1]
-    cpus = [cpu for _, cpu in samples]
-    return {"host_cpu_s_per_step": (end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime) / steps,
-            "minor_faults_per_step": (end.ru_minflt - start.ru_minflt) / steps,
-            "voluntary_switches_per_step": (end.ru_nvcsw - start.ru_nvcsw) / steps,
-            "involuntary_switches_per_step": (end.ru_nivcsw - start.ru_nivcsw) / steps,
-            "cpus": sorted(set(cpus)), "cpu_moves": sum(a != b for a, b in zip(cpus, cpus[1:]))}
+    CPUs the training thread ended its steps (how often it had moved); with scheduler samples also the machine's
+    share of CPU time stolen by the hypervisor and the training thread's time on a CPU and waiting for one. A host
+    that leaves the GPU waiting may be descheduled (involuntary switches, run-queue wait), slowed by its virtual
+    machine's host (steal), faulting in pages (e.g. copy-on-write after the dataloader workers were forked from it)
+    or moved to another core, away from its caches and maybe from the GPU's NUMA node."""
+    (start, *_), (end, *_) = samples[0], samples[-1]
+    cpus = [sample[1] for sample in samples]
+    out = {"host_cpu_s_per_step": (end.ru_utime + end.ru_stime - start.ru_utime - start.ru_stime) / steps,
+           "minor_faults_per_step": (end.ru_minflt - start.ru_minflt) / steps,
+           "voluntary_switches_per_step": (end.ru_nvcsw - start.ru_nvcsw) / steps,
+           "involuntary_switches_per_step": (end.ru_nivcsw - start.ru_nivcsw) / steps,
+           "cpus": sorted(set(cpus)), "cpu_moves": sum(a != b for a, b in zip(cpus, cpus[1:]))}
+    first, last = (sample[2] if len(sample) > 2 else {} for sample in (samples[0], samples[-1]))
+    if first and last:
+        jiffies = last["jiffies"] - first["jiffies"]
+        out.update(steal_pct=100 * (last["steal"] - first["steal"]) / jiffies if jiffies else 0.0,
+                   thread_on_cpu_ms_per_step=(last["on_cpu_ns"] - first["on_cpu_ns"]) / 1e6 / steps,
+                   thread_wait_ms_per_step=(last["wait_ns"] - first["wait_ns"]) / 1e6 / steps)
+    return out
 
 
 # ------------------------------------------------------------------ driver
