@@ -577,8 +577,8 @@ def _host_lines(segments: list[dict]) -> list[str]:
     lines = ["", "Host time per step (ms, no CUDA sync inside; 'outside' = step time minus the training step or the "
              "forward + backward):", "",
              "| # | segment | " + " | ".join(phases) + " | outside | process CPU s per s | minor faults/step "
-             "| involuntary switches/step | training thread's CPUs (moves) | training thread on a CPU / waiting, ms/step "
-             "| machine's CPU time stolen % |",
+             "| involuntary switches/step | training thread's CPUs (moves) "
+             "| training thread on a CPU / waiting, ms/step | machine's CPU time stolen % |",
              "| ---: | --- |" + " ---: |" * (len(phases) + 4) + " --- | ---: | ---: |"]
     for i, r in enumerate(segments):
         inner = r.get("training_step_ms", r.get("forward_backward_ms"))
@@ -588,8 +588,8 @@ def _host_lines(segments: list[dict]) -> list[str]:
         lines.append(f"| {i} | {r['segment']} | " + " | ".join(cells) + f" | {_ms(outside)} | "
                      f"{_ms(None if cpu is None else cpu / r['s_per_step'], 2)} | "
                      f"{_ms(r.get('minor_faults_per_step'), 0)} | {_ms(r.get('involuntary_switches_per_step'))} | "
-                     f"{_cpus(r)} | {_ms(r.get('thread_on_cpu_ms_per_step'))} / {_ms(r.get('thread_wait_ms_per_step'))} | "
-                     f"{_ms(r.get('steal_pct'), 2)} |")
+                     f"{_cpus(r)} | {_ms(r.get('thread_on_cpu_ms_per_step'))} / "
+                     f"{_ms(r.get('thread_wait_ms_per_step'))} | {_ms(r.get('steal_pct'), 2)} |")
     return lines
 
 
