@@ -94,3 +94,26 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch():
         # ...so the same loss, up to the order of float32 sums (observed: equal to 1e-6).
         assert two[step]["loss"] == pytest.approx(one[step]["loss"], abs=1e-4), f"step {step}"
     assert summary["tokens"] == sum(r["tokens"] for r in one.values())
+
+
+def test_the_bench_launches_with_the_accelerate_config_asked_for(tmp_path, monkeypatch):
+    from labkit.bench import multi_gpu
+
+    commands = []
+    monkeypatch.setattr(multi_gpu, "run_command", lambda command, *a, **k: (commands.append(command) or (1, "")))
+    args = multi_gpu.parse_args(["--out", str(tmp_path), "--tokenizer", "t", "--accelerate-config", "fsdp"])
+    config = {"label": "2x4", "processes": 2, "per_device_batch": 4, "accumulate": 1}
+    result = multi_gpu.launch(args, config, timeout=1, log=None)
+    assert "error" in result   # the stand-in launch failed, and the row says so
+    assert commands[0][commands[0].index("--config_file") + 1] == str(REPO / "labkit" / "accelerate" / "fsdp.yaml")
+    default = multi_gpu.parse_args(["--out", str(tmp_path), "--tokenizer", "t"])
+    assert default.accelerate_config == "ddp"
+
+
+def test_fsdp_is_refused_for_the_unsloth_backend(tmp_path, capsys):
+    from labkit.bench import multi_gpu
+
+    with pytest.raises(SystemExit):
+        multi_gpu.parse_args(["--out", str(tmp_path), "--tokenizer", "t", "--accelerate-config", "fsdp",
+                              "--backend", "unsloth"])
+    assert "fsdp.yaml is for --backend transformers" in capsys.readouterr().err

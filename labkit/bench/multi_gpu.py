@@ -4,7 +4,8 @@
     python -m labkit.bench.multi_gpu --tiny --device cpu --tokenizer DIR --out DIR --seq-len 128 --global-batch 4
                                                                                (CPU smoke run: 2 processes, gloo)
 
-Each configuration is one ``accelerate launch --config_file labkit/accelerate/ddp.yaml --num_processes N`` of the
+Each configuration is one ``accelerate launch --config_file labkit/accelerate/ddp.yaml --num_processes N`` (or
+``fsdp.yaml`` with ``--accelerate-config fsdp``) of the
 same labkit training (``load_for_training`` + ``build_trainer``: TRL SFTTrainer + labkit callbacks; by default
 transformers + PEFT, bf16 LoRA on all 7 projections, gradient checkpointing) on the random-initialised model of
 ``labkit.bench.gpu_train`` (built once, saved to ``<out>/model``). Per-device batch = global batch / N, so the
@@ -43,7 +44,8 @@ from pathlib import Path
 
 from labkit.bench import gpu_train
 
-DDP_CONFIG = Path(__file__).resolve().parents[1] / "accelerate" / "ddp.yaml"
+ACCELERATE_CONFIGS = {name: Path(__file__).resolve().parents[1] / "accelerate" / f"{name}.yaml"
+                      for name in ("ddp", "fsdp")}   # labkit's documented launch configs
 CASES = {"transformers": "labkit-hf-bf16",    # transformers + PEFT, bf16 LoRA (fp32 on CPU)
          "unsloth": "labkit-unsloth-bf16"}    # Unsloth, bf16 LoRA (CUDA only)
 SIGNATURE_TOKENS = 4      # a row is identified by its first tokens (random rows: collisions are negligible)
@@ -197,7 +199,8 @@ def launch(args, config: dict, timeout: float, log) -> dict:
     folder = args.out / config["label"]
     for old in folder.glob("rank*.json"):
         old.unlink()
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(DDP_CONFIG),
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               str(ACCELERATE_CONFIGS[args.accelerate_config]),
                "--num_processes", str(config["processes"]), "--main_process_port", str(_free_port()),
                "-m", "labkit.bench.multi_gpu", "--child", "train", "--label", config["label"],
                "--per-device-batch", str(config["per_device_batch"]), "--accumulate", str(config["accumulate"]),
@@ -272,6 +275,7 @@ def base_of(results: list[dict], result: dict) -> dict:
 def table(args, model: dict, results: list[dict]) -> str:
     lines = [f"Model: {model['params_total'] / 1e9:.3f} B params ({'tiny' if args.tiny else 'Llama-3.2-1B'} shape), "
              f"GPU: {model.get('gpu') or 'none (CPU processes over gloo)'}; labkit on {args.backend}; "
+             f"accelerate config labkit/accelerate/{args.accelerate_config}.yaml; "
              f"{args.seq_len} tokens a row, LoRA r={args.rank} on 7 projections, gradient checkpointing, AdamW, seed "
              f"{args.seed}, logging every {gpu_train.LABKIT_LOGGING_STEPS} steps; {args.steps} timed steps after "
              f"{args.warmup} warm-up; NCCL_NVLS_ENABLE=0. Loss differences are against the 1 GPU run of the same "
@@ -357,6 +361,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--global-batch", default="8", help="rows per optimizer step over all processes "
                         "(comma-separated for several, e.g. 8,16)")
     parser.add_argument("--backend", default="transformers", choices=sorted(CASES), help="labkit's model.backend")
+    parser.add_argument("--accelerate-config", default="ddp", choices=sorted(ACCELERATE_CONFIGS),
+                        help="labkit/accelerate/<name>.yaml for every launch (fsdp: transformers backend only; on "
+                             "CPU processes accelerate runs it as plain DDP)")
     parser.add_argument("--seq-len", type=int, default=2048)
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3)
@@ -374,6 +381,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--per-device-batch", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--accumulate", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.accelerate_config == "fsdp" and args.backend != "transformers":
+        parser.error("--accelerate-config fsdp: labkit/accelerate/fsdp.yaml is for --backend transformers "
+                     "(Unsloth's models are not sharded); use ddp with unsloth")
     args.gpus = [int(n) for n in args.gpus.split(",")]
     args.global_batch = [int(n) for n in args.global_batch.split(",")]
     args.model_dir = args.model_dir or args.out / "model"
