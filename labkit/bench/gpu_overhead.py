@@ -598,14 +598,20 @@ def _cpus(result: dict) -> str:
     return "-" if cpus is None else f"{','.join(map(str, cpus))} ({result['cpu_moves']})"
 
 
-def _interval(values: list[float]) -> str:
-    """The 95% percentile-bootstrap interval of the mean (labkit's own, as for evaluation scores); from 3 values."""
+def mean_interval(values: list[float]) -> tuple[float, float] | None:
+    """The 95% percentile-bootstrap interval of the mean (labkit's own, as for evaluation scores); None under 3
+    values."""
     if len(values) < 3:
-        return ""
+        return None
     from labkit.metrics import bootstrap_ci
 
     _, low, high = bootstrap_ci(values, n_resamples=10_000)
-    return f" [95% CI {100 * low:.1f}%, {100 * high:.1f}%]"
+    return low, high
+
+
+def _interval(values: list[float]) -> str:
+    interval = mean_interval(values)
+    return "" if interval is None else f" [95% CI {100 * interval[0]:.1f}%, {100 * interval[1]:.1f}%]"
 
 
 def _profile_lines(profiles: dict) -> list[str]:
@@ -691,6 +697,7 @@ def main(argv: list[str] | None = None) -> None:
         payload = run_segments(args)
     finish(args, payload, gpu_clocks.read_samples(sampling))   # read once the sampler has stopped (and flushed)
 
+
 def finish(args, payload: dict, samples: list[dict]) -> None:
     """Add the GPU clocks to the segments, then write gpu_overhead.json and the table (gpu_overhead.md)."""
     if samples and "segments" in payload:
@@ -706,6 +713,7 @@ def finish(args, payload: dict, samples: list[dict]) -> None:
            + table(payload)
     (args.out / "gpu_overhead.md").write_text(text, encoding="utf-8")
     print(text)
+
 
 if __name__ == "__main__":
     main()

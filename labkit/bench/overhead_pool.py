@@ -17,6 +17,8 @@ import json
 import statistics
 from pathlib import Path
 
+from labkit.bench import gpu_overhead
+
 
 def labkit_overheads(payload: dict, segment: str, skip_first: bool = False) -> list[float]:
     """The run's overheads of ``segment`` against its nearest bare segments (gpu_overhead's own summary); with
@@ -39,12 +41,8 @@ def describe(values: list[float]) -> str:
     """'n | mean | [95% CI] | median | min to max' in percent."""
     if not values:
         return "0 | - | - | - | -"
-    from labkit.metrics import bootstrap_ci
-
-    interval = "-"   # as gpu_overhead: no interval from fewer than 3 values
-    if len(values) >= 3:
-        _, low, high = bootstrap_ci(values, n_resamples=10_000)
-        interval = f"[{100 * low:.1f}%, {100 * high:.1f}%]"
+    bounds = gpu_overhead.mean_interval(values)   # the interval gpu_overhead's own table gives
+    interval = "-" if bounds is None else f"[{100 * bounds[0]:.1f}%, {100 * bounds[1]:.1f}%]"
     return (f"{len(values)} | {100 * statistics.fmean(values):.1f}% | {interval} | "
             f"{100 * statistics.median(values):.1f}% | {100 * min(values):.1f}% to {100 * max(values):.1f}%")
 
