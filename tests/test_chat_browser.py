@@ -58,8 +58,8 @@ def served_app(smol_tokenizer):
     """
     import torch
 
-    import labkit.chat as chat
-    from labkit.infer import Sampling
+    import labkit.infer.chat as chat
+    from labkit.infer.generate import Sampling
     from labkit.models import load_causal_lm
 
     streamed, finished = [], threading.Event()

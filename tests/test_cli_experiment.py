@@ -6,8 +6,8 @@ import pytest
 from test_report import config_snapshot, fake_outputs, fake_run
 
 from labkit import cli
-from labkit.experiment import Experiment, ExperimentError, Stages
-from labkit.reference import EXPERIMENTS, reference_experiment
+from labkit.analysis.experiment import Experiment, ExperimentError, Stages
+from labkit.analysis.reference import EXPERIMENTS, reference_experiment
 
 
 @pytest.fixture(autouse=True)

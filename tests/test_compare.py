@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from labkit.compare import prompt_and_reference, save_side_by_side, side_by_side
+from labkit.infer.compare import prompt_and_reference, save_side_by_side, side_by_side
 from labkit.config import load_config
-from labkit.infer import Sampling
+from labkit.infer.generate import Sampling
 from labkit.runs import Run, read_jsonl
 
 CONVERSATIONS = [
@@ -70,7 +70,7 @@ def test_conversations_that_cannot_be_answered_are_refused(item):
 
 
 def test_examples_come_from_the_test_split_or_fixed_prompts(capsys):
-    from labkit.compare import FALLBACK_PROMPTS, example_conversations
+    from labkit.infer.compare import FALLBACK_PROMPTS, example_conversations
     from labkit.runs import write_jsonl
 
     run = Run.open("examples", load_config("smoke"))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from labkit.data import (ChatTemplateError, end_of_turn_text, ensure_chat_template, render_prompt, render_text,
                          split_prompt, tokenize_conversation)
-from labkit.data.templates import has_generation_markers
+from labkit.templates import has_generation_markers
 
 END_OF_TURN = {"auto": "<|im_end|>", "chatml": "<|im_end|>", "llama3": "<|eot_id|>", "gemma": "<end_of_turn>"}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from labkit.config import load_config
-from labkit.evalsuite import items as eval_items
-from labkit.evalsuite.items import EvalDataError, by_category, gold_call, seeded_subset
+from labkit.eval import items as eval_items
+from labkit.eval.items import EvalDataError, by_category, gold_call, seeded_subset
 from labkit.runs import Run, read_json, read_jsonl, write_jsonl
 
 CATEGORIES = ("arithmetic", "function_calling", "general", "reading_qa")
@@ -86,7 +86,7 @@ def save_random_adapter(folder) -> None:
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, mc_file, tiny_model_path):
-    from labkit.evaluate import run_evaluation
+    from labkit.eval.evaluate import run_evaluation
 
     patch = pytest.MonkeyPatch()
     patch.setattr(eval_items, "mc_path", lambda: mc_file)
@@ -153,7 +153,7 @@ def test_tuned_model_is_the_adapter_and_paired_comparison_is_computed(evaluated)
 
 
 def test_the_judge_grades_both_models_and_a_tiny_judge_is_called_untrustworthy(evaluated):
-    from labkit.evaluate import verdict
+    from labkit.eval.evaluate import verdict
 
     _, run, summary = evaluated
     assert summary["judge"]["model"] == "tiny-random-llama" and summary["judge"]["params"] < 1e9
@@ -169,7 +169,7 @@ def test_perplexity_counts_only_assistant_tokens(evaluated, tiny_model, smol_tok
     import torch
 
     from labkit.data.render import tokenize_conversation
-    from labkit.evalsuite.perplexity import conversation_nll
+    from labkit.eval.perplexity import conversation_nll
 
     conversations = [row["messages"] for row in fabricated_rows(2) if row["category"] == "general"]
     got = conversation_nll(tiny_model, smol_tokenizer, conversations, batch_size=2)
@@ -184,7 +184,7 @@ def test_perplexity_counts_only_assistant_tokens(evaluated, tiny_model, smol_tok
 
 
 def test_without_adapter_only_the_base_model_is_evaluated_and_the_verdict_says_so(tmp_path, monkeypatch, mc_file):
-    from labkit.evaluate import run_evaluation, verdict
+    from labkit.eval.evaluate import run_evaluation, verdict
 
     monkeypatch.setattr(eval_items, "mc_path", lambda: tmp_path / "absent.jsonl")
     cfg, run = make_run(tmp_path, "no-adapter", adapter=False)
@@ -227,7 +227,7 @@ def _records(category: str, scores: list[float], metric: str) -> list[dict]:
 
 
 def fabricated_summary(task_base, task_tuned, mc_base, mc_tuned, judge=None) -> dict:
-    from labkit.evaluate import build_summary
+    from labkit.eval.evaluate import build_summary
 
     cfg = load_config("smoke", {"data.sources": [NOT_A_FILE]})
     records = {tag: {"arithmetic": _records("arithmetic", task, "accuracy"),
@@ -240,7 +240,7 @@ def fabricated_summary(task_base, task_tuned, mc_base, mc_tuned, judge=None) -> 
 
 
 def test_verdict_helped():
-    from labkit.evaluate import verdict
+    from labkit.eval.evaluate import verdict
 
     text = verdict(fabricated_summary([0.0] * 30 + [1.0] * 10, [1.0] * 36 + [0.0] * 4, [1.0, 0.0] * 20,
                                       [1.0, 0.0] * 20))
@@ -250,7 +250,7 @@ def test_verdict_helped():
 
 
 def test_verdict_no_evidence():
-    from labkit.evaluate import verdict
+    from labkit.eval.evaluate import verdict
 
     same = [1.0, 0.0, 0.0] * 14
     text = verdict(fabricated_summary(same, same[1:] + same[:1], same, same))
@@ -259,7 +259,7 @@ def test_verdict_no_evidence():
 
 
 def test_verdict_hurt_and_knowledge_cost():
-    from labkit.evaluate import verdict
+    from labkit.eval.evaluate import verdict
 
     text = verdict(fabricated_summary([1.0] * 40, [0.0] * 30 + [1.0] * 10, [1.0] * 40, [0.0] * 20 + [1.0] * 20))
     assert "it made arithmetic worse" in text and ": hurt;" in text
@@ -267,7 +267,7 @@ def test_verdict_hurt_and_knowledge_cost():
 
 
 def test_verdict_distrusts_a_small_judge():
-    from labkit.evaluate import verdict
+    from labkit.eval.evaluate import verdict
 
     scores = [1.0, 0.0] * 20
     small = verdict(fabricated_summary(scores, scores, scores, scores, judge={"model": "tiny", "params": 135e6}))
@@ -279,8 +279,8 @@ def test_verdict_distrusts_a_small_judge():
 # ----------------------------------------------------------------- notebook helpers
 
 def test_table_examples_and_plot(evaluated):
-    from labkit.evalplots import plot_intervals
-    from labkit.evaluate import examples, summary_table
+    from labkit.eval.plots import plot_intervals
+    from labkit.eval.evaluate import examples, summary_table
 
     _, run, summary = evaluated
     table = summary_table(summary)
@@ -311,7 +311,7 @@ def test_cli_scores_a_multiple_choice_file(tmp_path, capsys, mc_file, tiny_model
 
 
 def test_judge_grades_general_replies_and_is_paired_on_parsed_items(monkeypatch):
-    from labkit.evalsuite import judging
+    from labkit.eval import judging
 
     replies = iter(["Good. [RESULT] 4", "no score here", "Fine [RESULT] 2", "Great [RESULT] 5"])
     records = {tag: {"general": _records("general", [0.5, 0.5], "rougeL")} for tag in ("base", "tuned")}
@@ -319,14 +319,14 @@ def test_judge_grades_general_replies_and_is_paired_on_parsed_items(monkeypatch)
               for tag, per in records.items()}
     assert [r["judge_score"] for r in judged["base"]] == [4, None]
     assert judged["tuned"][0]["category"] == "judge" and judged["tuned"][1]["judge_score"] == 5
-    from labkit.evalsuite.aggregate import compare_category
+    from labkit.eval.aggregate import compare_category
 
     paired = compare_category("judge", judged["base"], judged["tuned"], 100, 0)["judge_score"]
     assert paired["n"] == 1 and paired["mean_diff"] == -2.0
 
 
 def test_no_judge_model_means_the_judge_is_skipped():
-    from labkit.evalsuite.judging import run_judge_on
+    from labkit.eval.judging import run_judge_on
 
     cfg = load_config("smoke", {"data.sources": [NOT_A_FILE]})
     assert run_judge_on(cfg, {}) == {"skipped": "eval.judge_model is not set"}

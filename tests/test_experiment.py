@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from labkit.config import ConfigError
-from labkit.experiment import DONE, Experiment, ExperimentError, Stages
+from labkit.analysis.experiment import DONE, Experiment, ExperimentError, Stages
 
 
 class FakeStages:

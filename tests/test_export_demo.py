@@ -40,7 +40,7 @@ def demo_export(tmp_path_factory):
     from labkit.data.prepare import run_prepare
     from labkit.export import run_export
     from labkit.runs import Run
-    from labkit.train import run_training
+    from labkit.train.trainer import run_training
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LABKIT_RUNS", str(tmp_path_factory.mktemp("runs")))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from labkit.infer import Sampling, ask, end_of_turn_ids, generate_chat, prepare_for_generation, stream_chat
+from labkit.infer.generate import Sampling, ask, end_of_turn_ids, generate_chat, prepare_for_generation, stream_chat
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 

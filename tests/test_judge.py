@@ -1,10 +1,10 @@
-"""Tests for labkit.judge: Prometheus 2 prompt format and the robust score parser."""
+"""Tests for labkit.eval.judge: Prometheus 2 prompt format and the robust score parser."""
 
 import json
 
 import pytest
 
-from labkit import judge as J
+from labkit.eval import judge as J
 
 RUBRIC = J.Rubric("Is the answer correct?", ("wrong", "mostly wrong", "half right", "mostly right", "right"))
 

@@ -1,13 +1,13 @@
-"""labkit's trainer does the Trainer's per-step model walks once (labkit.lean_steps): same numbers, same gradients."""
+"""labkit's trainer does the Trainer's per-step model walks once (labkit.train.lean_steps): same numbers, same gradients."""
 
 from __future__ import annotations
 
 import torch
 from transformers import Trainer
 
-from labkit.lean_steps import trained_weights, zero_grad_from_list
-from labkit.loading import load_for_training
-from labkit.train import build_trainer, tokenize_rows
+from labkit.train.lean_steps import trained_weights, zero_grad_from_list
+from labkit.train.loading import load_for_training
+from labkit.train.trainer import build_trainer, tokenize_rows
 from train_support import prepared_run
 
 

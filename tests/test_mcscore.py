@@ -1,4 +1,4 @@
-"""Tests for labkit.mcscore: harness-style tokenisation, batched == unbatched scores, acc/acc_norm."""
+"""Tests for labkit.eval.mcscore: harness-style tokenisation, batched == unbatched scores, acc/acc_norm."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from labkit import mcscore as MC
+from labkit.eval import mcscore as MC
 
 EVALSETS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "evalsets"
 

@@ -1,4 +1,4 @@
-"""Tests for labkit.metrics. Expected values are worked out by hand in the comments, not by the code."""
+"""Tests for labkit.eval.metrics. Expected values are worked out by hand in the comments, not by the code."""
 
 import json
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from labkit import metrics as M
+from labkit.eval import metrics as M
 
 # --------------------------------------------------------------------------------------------
 # SQuAD v1.1

@@ -97,7 +97,7 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch():
 
 
 def test_the_bench_launches_with_the_accelerate_config_asked_for(tmp_path, monkeypatch):
-    from labkit.bench import multi_gpu
+    from benchmarks import multi_gpu
 
     commands = []
     monkeypatch.setattr(multi_gpu, "run_command", lambda command, *a, **k: (commands.append(command) or (1, "")))
@@ -111,7 +111,7 @@ def test_the_bench_launches_with_the_accelerate_config_asked_for(tmp_path, monke
 
 
 def test_fsdp_is_refused_for_the_unsloth_backend(tmp_path, capsys):
-    from labkit.bench import multi_gpu
+    from benchmarks import multi_gpu
 
     with pytest.raises(SystemExit):
         multi_gpu.parse_args(["--out", str(tmp_path), "--tokenizer", "t", "--accelerate-config", "fsdp",

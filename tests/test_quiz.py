@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labkit.quiz import (QuizError, QuizQuestion, QuizSession, extract_items, make_quiz, parse_quiz, quiz_messages,
+from labkit.infer.quiz import (QuizError, QuizQuestion, QuizSession, extract_items, make_quiz, parse_quiz, quiz_messages,
                          resolve_answer, validate_item)
 
 
@@ -206,9 +206,9 @@ def test_session_needs_questions():
 
 
 def test_model_backed_generator_reseeds_and_samples_on_retry(monkeypatch):
-    import labkit.infer as infer
-    from labkit.infer import Sampling
-    from labkit.quiz import model_generate
+    import labkit.infer.generate as infer
+    from labkit.infer.generate import Sampling
+    from labkit.infer.quiz import model_generate
 
     seen = []
     monkeypatch.setattr(infer, "generate_chat", lambda model, tok, convs, s: seen.append(s) or ["[]"])
@@ -221,8 +221,8 @@ def test_model_backed_generator_reseeds_and_samples_on_retry(monkeypatch):
 
 def test_quiz_from_a_real_model_retries_with_a_new_sample(tiny_model, smol_tokenizer, one_thread):
     """The random tiny model writes no valid JSON: every attempt is made, counted, and each retry differs."""
-    from labkit.infer import Sampling
-    from labkit.quiz import quiz_from_model
+    from labkit.infer.generate import Sampling
+    from labkit.infer.quiz import quiz_from_model
 
     report = quiz_from_model(tiny_model, smol_tokenizer, "rivers", n=1, max_retries=2,
                              sampling=Sampling(max_new_tokens=12))

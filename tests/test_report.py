@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit import registry, report
+from labkit.analysis import figures, registry, report, sweeps
 from labkit.config import load_config
-from labkit.evaluate import build_summary
+from labkit.eval.evaluate import build_summary
 from labkit.runs import Run, append_jsonl, atomic_write_json
 
 CATEGORIES = ("arithmetic", "reading_qa", "general")
@@ -116,7 +116,7 @@ def test_runs_table_of_an_empty_root_is_empty_not_an_error(tmp_path, capsys):
 
 def test_data_size_sweep_averages_seeds_per_limit(runs_root):
     records = registry.collect(runs_root)
-    table = report.sweep_table(records, "data.limit", "final_eval_loss")
+    table = sweeps.sweep_table(records, "data.limit", "final_eval_loss")
     sized = table[table["x"].isin([8, 16, 32])]
     assert len(sized) == 3 and set(sized["n"]) == {2}
     point = sized.set_index("x").loc[16]
@@ -126,7 +126,7 @@ def test_data_size_sweep_averages_seeds_per_limit(runs_root):
 
 
 def test_lora_vs_rslora_sweep_keeps_variants_apart(runs_root):
-    table = report.sweep_table(registry.collect(runs_root), "lora.r", "final_eval_loss", by=["lora.use_rslora"])
+    table = sweeps.sweep_table(registry.collect(runs_root), "lora.r", "final_eval_loss", by=["lora.use_rslora"])
     rs = table[table["line"].str.startswith("use_rslora=True")].set_index("x")
     assert rs.loc[16, "mean"] == pytest.approx(fake_loss(64, 1, True, 16))
 
@@ -227,7 +227,7 @@ def _errorbar_series(ax) -> dict[str, tuple[list, list, list]]:
 def test_data_size_figure_has_a_panel_per_quality_measure_with_mean_and_std(runs_root):
     records = registry.collect(runs_root)
     sized = [r for r in records if r["name"].startswith("size-")]
-    fig = report.plot_data_size(sized)
+    fig = sweeps.plot_data_size(sized)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["validation loss", "arithmetic: accuracy", "general: rougeL", "reading_qa: f1"]
     reading = _errorbar_series(fig.axes[3])
@@ -241,13 +241,13 @@ def test_data_size_figure_has_a_panel_per_quality_measure_with_mean_and_std(runs
     loss_x, loss_means, _ = _errorbar_series(fig.axes[0])["fine-tuned"]
     assert loss_means[0] == pytest.approx(statistics.mean([fake_loss(8, 1), fake_loss(8, 2)]))
     assert "2 runs per point" in fig._suptitle.get_text()
-    single = report.plot_data_size(sized, y="final_eval_loss")  # the one-number form still works
+    single = sweeps.plot_data_size(sized, y="final_eval_loss")  # the one-number form still works
     assert len(single.axes) == 1 and single.axes[0].get_ylabel() == "final eval loss"
 
 
 def test_model_size_with_one_run_per_model_shows_the_evaluation_interval(runs_root):
     record = next(r for r in registry.collect(runs_root) if r["name"] == "other-model")
-    fig = report.plot_model_size([record])
+    fig = figures.plot_model_size([record])
     reading = next(ax for ax in fig.axes if ax.get_title().startswith("reading_qa"))
     row = next(r for r in record["eval_rows"] if (r["model"], r["metric"]) == ("tuned", "f1"))
     tuned_bar = reading.containers[-1]  # the fine-tuned bars are drawn last
@@ -263,7 +263,7 @@ class FabricatingStages:
         self.trained: list[str] = []
 
     def stages(self):
-        from labkit.experiment import Stages
+        from labkit.analysis.experiment import Stages
 
         def train(cfg, run):
             self.trained.append(run.name)
@@ -277,7 +277,7 @@ def config_snapshot(root) -> dict[str, tuple[bytes, int]]:
 
 
 def test_experiment_report_writes_figures_tables_and_how_to_reproduce(tmp_path, runs_root, monkeypatch):
-    from labkit.experiment import Experiment
+    from labkit.analysis.experiment import Experiment
 
     monkeypatch.setenv("LABKIT_RUNS", str(runs_root))
     exp = Experiment("ds", {"data.limit": [8, 16]}, [1, 2], "smoke", stages=FabricatingStages().stages())
@@ -303,12 +303,12 @@ def test_experiment_report_writes_figures_tables_and_how_to_reproduce(tmp_path, 
     assert "Report written: 20" in summary and "Runs finished: 20" in summary
     # only this experiment's runs: the loss curves have one line per experiment run, not per run under the root
     assert "size-limit_8-s1" not in summary
-    assert len(report.plot_loss_curves(registry.collect(runs_root, [c.run_name for c in exp.cells()]))
+    assert len(figures.plot_loss_curves(registry.collect(runs_root, [c.run_name for c in exp.cells()]))
                .axes[0].get_lines()) == 3 * 4
 
 
 def test_experiment_report_lists_unfinished_cells(tmp_path, monkeypatch):
-    from labkit.experiment import Experiment
+    from labkit.analysis.experiment import Experiment
 
     exp = Experiment("half", {"data.limit": [8, 16]}, [1], "smoke", stages=FabricatingStages().stages())
     exp.run()

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from labkit.callbacks import TrainingDiverged
+from labkit.train.callbacks import TrainingDiverged
 from labkit.config import ConfigError
-from labkit.loading import load_for_training
-from labkit.lora import count_trainable, resolve_target_modules
-from labkit.train import build_trainer, evaluate_loss, run_training, tokenize_rows
+from labkit.train.loading import load_for_training
+from labkit.train.lora import count_trainable, resolve_target_modules
+from labkit.train.trainer import build_trainer, evaluate_loss, run_training, tokenize_rows
 from train_support import prepared_run, smoke_config
 
 
@@ -89,7 +89,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint():
 
 
 def test_oom_message_names_concrete_settings():
-    from labkit.train import oom_advice
+    from labkit.train.trainer import oom_advice
 
     text = oom_advice(smoke_config({"train.batch_size": 8}))
     for setting in ("train.batch_size=4", "train.grad_accum=2", "data.max_seq_length=128", "model.load_in_4bit=true",
@@ -112,7 +112,7 @@ def test_tensorboard_and_jsonl_hold_the_logged_scalars():
         assert tag in tags, tag
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4]
     assert [e.step for e in events.Scalars("eval/loss")] == [2, 4]
-    from labkit.callbacks import read_log
+    from labkit.train.callbacks import read_log
 
     records = read_log(run.path("logs", "train_log.jsonl"))
     train = [r for r in records if r["kind"] == "train"]
@@ -193,7 +193,7 @@ def test_packing_keeps_attention_inside_each_example(tiny_model):
 def test_unsloth_pads_only_where_padding_wastes_almost_nothing():
     from types import SimpleNamespace
 
-    from labkit.train import padding_is_free
+    from labkit.train.trainer import padding_is_free
 
     unsloth = SimpleNamespace(backend="unsloth")
     unpacked = smoke_config({"data.packing": False})

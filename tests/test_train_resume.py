@@ -24,7 +24,7 @@ KILL_AFTER_STEP = 5  # checkpoint-4 exists; step 5 is logged; step 6 never happe
 CHILD = textwrap.dedent("""
     import os, signal, sys
     from transformers import TrainerCallback
-    import labkit.train as train
+    import labkit.train.trainer as train
     from labkit.runs import Run
 
     class KillAt(TrainerCallback):
@@ -53,7 +53,7 @@ def _train_records(run_dir: Path) -> list[dict]:
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):
-    from labkit.train import run_training
+    from labkit.train.trainer import run_training
 
     cfg, reference = prepared_run("reference", STEPS)
     full = run_training(cfg, reference)

@@ -18,7 +18,7 @@ from labkit.data.render import (end_of_turn_text, end_of_turn_token_id, render_p
 from labkit.data.schemas import SchemaError, detect_schema
 from labkit.data.split import split_rows
 from labkit.data.standardise import standardise_row
-from labkit.data.templates import TEMPLATES, ChatTemplateError, ensure_chat_template
+from labkit.templates import TEMPLATES, ChatTemplateError, ensure_chat_template
 from labkit.data.validate import check_rows, row_problems
 
 __all__ = [

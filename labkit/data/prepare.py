@@ -20,7 +20,7 @@ from labkit.data.loaders import SourceRows, read_source
 from labkit.data.render import end_of_turn_text, tokenize_conversation
 from labkit.data.split import split_rows
 from labkit.data.standardise import resolve_schema, short_name, standardise_row
-from labkit.data.templates import ensure_chat_template
+from labkit.templates import ensure_chat_template
 from labkit.data.validate import check_rows
 from labkit.runs import Run, atomic_write_json, read_json, read_jsonl, write_jsonl
 

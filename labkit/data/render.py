@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.data.templates import ChatTemplateError
+from labkit.templates import ChatTemplateError
 
 ASSISTANT = "assistant"
 

@@ -8,6 +8,9 @@ Held out in test: the request phrasing templates (each tool has its own train an
 and the free argument values (cities, names, amounts, texts, numbers), drawn from the test halves
 of the pools in :mod:`labkit.datagen.pools`. Enumerated values (units, currency codes, ...) are
 shared, because they are part of the tool's schema.
+
+Long on purpose: most of it is the tool catalogue (21 schemas with their train and test phrasings), which
+reads best in one place next to the code that samples from it.
 """
 
 from __future__ import annotations

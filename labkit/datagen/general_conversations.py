@@ -3,6 +3,8 @@
 Each entry is ``C(topic, human, gpt, [human, gpt, ...], system=...)``: messages alternate, starting
 with the user. Replies are deliberately short (1-5 sentences, under 120 words) because a 135M model
 is trained on them on a CPU.
+
+Long on purpose: the file is the dataset's text (one entry per conversation), not code to split.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ checkpoint's safetensors files are read one tensor at a time with ``safetensors.
 weight gets ``scale * B @ A`` added (in float32), the result is cast to bf16/fp16 and collected into an output
 shard that is written (``safetensors.torch.save_file``) as soon as it reaches ``max_shard_bytes``. Peak RAM is
 about one output shard plus one weight matrix in float32, whatever the model size. ``tests/test_export.py``
-checks the result against PEFT's ``merge_and_unload`` on the tiny model; ``labkit/bench/merge_memory.py``
+checks the result against PEFT's ``merge_and_unload`` on the tiny model; ``benchmarks/merge_memory.py``
 measures the peak RAM at Llama-3.2-3B size.
 
 Supported: plain LoRA, rsLoRA (``alpha / sqrt(r)``), ``rank_pattern`` / ``alpha_pattern``, ``fan_in_fan_out``

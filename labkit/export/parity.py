@@ -86,7 +86,7 @@ def build_inputs(tokenizer, held_out: Sequence[Sequence[dict]] | None = None, pr
 
     conversations = list(held_out or [])[:limit] or [
         [{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in FALLBACK_HELD_OUT]
-    from labkit.infer import end_of_turn_ids
+    from labkit.infer.generate import end_of_turn_ids
 
     return ParityInputs(prompts=[render([{"role": "user", "content": p}], True) for p in probes],
                         held_out=[render(c, False) for c in conversations],

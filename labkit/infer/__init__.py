@@ -1,0 +1,15 @@
+"""Notebook 03, inference: generation (greedy or sampled, streamed), base vs fine-tuned side by side, the chat
+app with its quiz, and loading a run's base and tuned models."""
+
+from labkit.lazy import lazy_exports
+
+_EXPORTS = {
+    "Sampling": "generate", "generate_chat": "generate", "stream_chat": "generate", "ask": "generate",
+    "end_of_turn_ids": "generate",
+    "load_models": "loadrun", "load_base": "loadrun", "load_tuned": "loadrun", "AdapterMissing": "loadrun",
+    "example_conversations": "compare", "prompt_and_reference": "compare", "side_by_side": "compare",
+    "save_side_by_side": "compare",
+    "build_app": "chat", "run_chat": "chat",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
