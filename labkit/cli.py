@@ -205,6 +205,16 @@ def _stage(module: str, function: str, extra: Callable = lambda args: {}) -> Cal
     return command
 
 
+# The notebooks' stages as commands: (command, module under labkit, function(config, run, ...), help).
+STAGE_COMMANDS = (
+    ("prepare", "data.prepare", "run_prepare", "notebook 01: load, validate, split and save the data"),
+    ("train", "train.trainer", "run_training", "notebook 02: LoRA fine-tuning"),
+    ("eval", "eval.evaluate", "run_evaluation", "notebook 04: evaluate base and fine-tuned models"),
+    ("export", "export", "run_export", "merge / GGUF export with a parity check"),
+    ("chat", "infer.chat", "run_chat", "a Gradio chat with the fine-tuned model"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -234,13 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--json", action="store_true")
     generate.set_defaults(func=cmd_generate)
 
-    for name, module, function, help_text in (
-        ("prepare", "data.prepare", "run_prepare", "notebook 01: load, validate, split and save the data"),
-        ("train", "train", "run_training", "notebook 02: LoRA fine-tuning"),
-        ("eval", "evaluate", "run_evaluation", "notebook 04: evaluate base and fine-tuned models"),
-        ("export", "export", "run_export", "merge / GGUF export with a parity check"),
-        ("chat", "chat", "run_chat", "a Gradio chat with the fine-tuned model"),
-    ):
+    for name, module, function, help_text in STAGE_COMMANDS:
         stage = _stage_parser(sub, name, help_text)
         stage.set_defaults(func=_stage(module, function))
         if name == "eval":
