@@ -39,9 +39,9 @@ def _unit(registry, name: str):
 
 def convert_units(value: float, from_unit: str, to_unit: str) -> dict[str, Any]:
     """``value`` in ``from_unit`` expressed in ``to_unit`` (temperatures included)."""
+    registry = _units()  # first: without pint it raises the ToolError that says how to install it
     import pint
 
-    registry = _units()
     source, target = _unit(registry, from_unit), _unit(registry, to_unit)
     try:
         converted = registry.Quantity(value, source).to(target).magnitude

@@ -46,9 +46,9 @@ def _check_all(tree: ast.AST) -> None:
 
 
 def _bounded(value: int | float) -> int | float:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ToolError("the result is not a finite number")
-    if abs(value) > MAX_MAGNITUDE:
+    if isinstance(value, float) and math.isnan(value):
+        raise ToolError("the result is not a number")
+    if abs(value) > MAX_MAGNITUDE:  # float overflow (inf) included
         raise ToolError("a value is too large (over 1e300)")
     return value
 

@@ -44,7 +44,7 @@ def _ddgs(settings: WebSearch, query: str, n: int) -> list[dict[str, str]]:
         from ddgs import DDGS
     except ImportError:
         raise ToolError("web search needs the 'ddgs' package: pip install ddgs") from None
-    hits = DDGS(timeout=int(max(1, settings.timeout_s))).text(query, max_results=n) or []
+    hits = (DDGS(timeout=int(max(1, settings.timeout_s))).text(query, max_results=n) or [])[:n]
     return [{"title": h.get("title", ""), "url": h.get("href", ""), "snippet": h.get("body", "")} for h in hits]
 
 
