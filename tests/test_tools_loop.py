@@ -58,12 +58,24 @@ def test_invalid_arguments_and_unknown_tools_are_fed_back_as_errors(calc):
     assert turn.answer == "Sorry."
 
 
+def call(expression: str) -> str:
+    return json.dumps({"name": "calculate", "arguments": {"expression": expression}})
+
+
+def test_the_same_call_again_ends_the_turn(calc):
+    model = Script(CALL, CALL, "never asked for")
+    steps = list(tool_steps(model, [{"role": "user", "content": "17*23"}], calc, max_calls=3))
+    assert [s.kind for s in steps] == ["reply", "call", "result", "reply", "limit"]
+    assert "repeated the call to calculate" in steps[-1].text
+
+
 def test_at_most_n_calls_per_turn(calc):
-    model = Script(CALL, CALL, CALL, "never asked for")
+    model = Script(call("1+1"), call("2+2"), call("3+3"), "never asked for")
     steps = list(tool_steps(model, [{"role": "user", "content": "loop"}], calc, max_calls=2))
     assert [s.kind for s in steps].count("result") == 2
     assert steps[-1].kind == "limit" and "at most 2 call(s)" in steps[-1].text
     assert len(model.seen) == 3 and model.replies == ["never asked for"]
+    assert [s.result.value for s in steps if s.kind == "result"] == [2, 4]
     zero = list(tool_steps(Script(CALL), [{"role": "user", "content": "x"}], calc, max_calls=0))
     assert [s.kind for s in zero] == ["reply", "limit"]
 

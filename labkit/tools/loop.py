@@ -121,12 +121,13 @@ def tool_steps(generate: Generate, messages: list[dict], registry: ToolRegistry,
                max_calls: int = DEFAULT_MAX_CALLS, tool_role: bool = True) -> Iterator[Step]:
     """Run one user turn with tools; ``messages`` already holds the system prompt and the user message.
 
-    At most ``max_calls`` calls run; a further call ends the turn with a "limit" step instead of running.
+    At most ``max_calls`` calls run; a further call, or the same call again, ends the turn with a "limit"
+    step instead of running.
     """
     if max_calls < 0:
         raise ValueError(f"max_calls is {max_calls}: use 0 or more")
     conversation = list(messages)
-    calls = 0
+    calls, done = 0, set()
     while True:
         reply = ""
         for step in _generate(generate, conversation):
@@ -136,11 +137,17 @@ def tool_steps(generate: Generate, messages: list[dict], registry: ToolRegistry,
         if call is None:
             yield Step("answer", reply.strip())
             return
+        key = json.dumps(call, sort_keys=True)
+        if key in done:  # a model tuned only to emit calls tends to repeat one after its result
+            yield Step("limit", f"Stopped: the model repeated the call to {call['name']} with the same "
+                                "arguments; its result is shown above.", call=call)
+            return
         if calls >= max_calls:
             yield Step("limit", f"Stopped: the model asked for another tool call ({call['name']}), but at most "
                                 f"{max_calls} call(s) run per turn.", call=call)
             return
         calls += 1
+        done.add(key)
         yield Step("call", call=call)
         result = registry.run(call["name"], call["arguments"])
         yield Step("result", result=result)
