@@ -224,3 +224,28 @@ def test_missing_optional_packages_are_named(monkeypatch, tmp_path):
     assert "needs the 'bm25s' package: pip install bm25s" in registry.run("search_documents", {"query": "hi"}).error
     builtins._units.cache_clear()
     documents._index.cache_clear()
+
+
+def test_chat_with_bad_tools_fails_before_loading_a_model(capsys):
+    from labkit.cli import main
+
+    assert main(["chat", "--tools", "calculate,nope"]) == 1
+    assert "unknown tool(s) nope; choose from calculate" in capsys.readouterr().err
+    assert main(["chat", "--tools", "search_documents", "--docs", "/no/such/folder"]) == 1
+    assert "documents folder /no/such/folder does not exist" in capsys.readouterr().err
+
+
+def test_chat_tools_panel_registry(monkeypatch):
+    import types
+
+    from labkit.chat import tool_registry
+
+    fake = types.SimpleNamespace(DDGS=lambda timeout: types.SimpleNamespace(
+        text=lambda query, max_results: [{"title": query, "href": "h", "body": "b"}]))
+    monkeypatch.setitem(sys.modules, "ddgs", fake)                     # never the internet
+
+    assert tool_registry([], "", False) is None                       # no tool on: the plain chat
+    assert tool_registry(["calculate"], "", False).names() == ["calculate"]
+    web = tool_registry(["calculate"], "", True)                       # the Web search box adds it, turned on
+    assert web.names() == ["calculate", "web_search"]
+    assert web.run("web_search", {"query": "x"}).value["results"][0]["title"] == "x"
