@@ -114,8 +114,13 @@ def test_has_tool_role(smol_tokenizer):
         def apply_chat_template(self, messages, tokenize=False):
             raise ValueError("Conversation roles must alternate user/assistant/user/assistant/...")
 
-    assert has_tool_role(smol_tokenizer) is True  # ChatML renders any role
+    class ToolAsUser:  # like labkit's Gemma template: every non-assistant turn is a user turn
+        def apply_chat_template(self, messages, tokenize=False):
+            return "".join(("model: " if m["role"] == "assistant" else "user: ") + m["content"] for m in messages)
+
+    assert has_tool_role(smol_tokenizer) is True  # ChatML: <|im_start|>tool
     assert has_tool_role(NoToolRole()) is False
+    assert has_tool_role(ToolAsUser()) is False
 
 
 def test_the_real_model_path_runs(tiny_model, smol_tokenizer, one_thread):

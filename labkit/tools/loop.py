@@ -6,8 +6,8 @@ result or the error, and the answer. The reply is parsed with the same parser th
 function calls with (:func:`labkit.metrics.parse_function_call`), so what counts as a call is the same in both.
 
 Tool results go back as ``{"role": "tool", "name": ..., "content": ...}`` when the chat template has a
-tool role (ChatML models such as SmolLM2, Llama 3.x). Templates without one (Gemma's, which accepts only
-user/model turns) get the documented fallback: a user message ``Tool result (NAME): {...}``.
+tool role (ChatML models such as SmolLM2, Llama 3.x). Templates without one (Gemma's has only user and
+model turns) get the documented fallback: a user message ``Tool result (NAME): {...}``; see :func:`has_tool_role`.
 """
 
 from __future__ import annotations
@@ -78,14 +78,21 @@ def tool_message(result: ToolResult, tool_role: bool = True) -> dict[str, str]:
 
 
 def has_tool_role(tokenizer) -> bool:
-    """Whether the tokenizer's chat template renders a ``tool`` message (with its content) without error."""
+    """Whether the chat template renders a ``tool`` message as its own role.
+
+    False when rendering raises (templates that accept only user/assistant turns) or when a tool message
+    comes out exactly like a user message (labkit's Gemma template turns every non-assistant role into a
+    user turn): then the fallback message, which names the tool, tells the model more.
+    """
     marker = "labkit-tool-result-7431"
-    probe = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "{}"},
-             {"role": "tool", "name": "t", "content": marker}]
+    head = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "{}"}]
     try:
-        return marker in tokenizer.apply_chat_template(probe, tokenize=False)
+        as_tool = tokenizer.apply_chat_template(head + [{"role": "tool", "name": "t", "content": marker}],
+                                                tokenize=False)
+        as_user = tokenizer.apply_chat_template(head + [{"role": "user", "content": marker}], tokenize=False)
     except Exception:  # templates raise their own errors for roles they do not know
         return False
+    return marker in as_tool and as_tool != as_user
 
 
 def find_call(reply: str, registry: ToolRegistry) -> dict[str, Any] | None:
