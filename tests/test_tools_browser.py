@@ -6,10 +6,9 @@ call, the result 391 and the final answer. The app is built on the tiny model, s
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-from test_chat_browser import CHROMIUM, browser, free_port, open_app, pytestmark  # noqa: F401  (fixture, skip mark)
+from test_chat_browser import browser, free_port, open_app, pytestmark  # noqa: F401  (a fixture, the skip mark)
 
 ANSWER = "17 * 23 = 391, computed with the calculator."
 
