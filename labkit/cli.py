@@ -85,6 +85,16 @@ def cmd_generate(args) -> dict:
     return {"model": args.model, "prompt": args.prompt, "reply": reply} if args.json else reply
 
 
+def cmd_tools(args) -> dict:
+    from labkit.infer.tools.command import tools_command
+
+    result = tools_command(args.list, args.call, docs=args.docs, web_search=args.web_search)
+    if args.call is not None and not result["ok"]:  # the error is printed like a result; the exit code says it failed
+        _emit(result, args.json)
+        raise SystemExit(1)
+    return result
+
+
 def cmd_report(args) -> dict:
     """Figures and summary.md of one run; reads the runs only (a report never rewrites a run's config)."""
     from labkit.analysis.registry import collect, load_record
@@ -244,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--json", action="store_true")
     generate.set_defaults(func=cmd_generate)
 
+    tools = sub.add_parser("tools", help="list the tools a model can call, or run one call")
+    tools.add_argument("--list", action="store_true", help="print every tool's JSON schema")
+    tools.add_argument("--call", metavar="JSON", help='run one call: \'{"name": "calculate", "arguments": {...}}\'')
+    tools.add_argument("--docs", metavar="DIR", help="the folder search_documents searches")
+    tools.add_argument("--web-search", action="store_true", help="allow web_search to reach the internet")
+    tools.add_argument("--json", action="store_true")
+    tools.set_defaults(func=cmd_tools)
+
     for name, module, function, help_text in STAGE_COMMANDS:
         stage = _stage_parser(sub, name, help_text)
         stage.set_defaults(func=_stage(module, function))
@@ -252,7 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "chat":
             stage.add_argument("--share", action="store_true", help="also open a public Gradio link (off: 127.0.0.1 only)")
             stage.add_argument("--port", type=int, help="local port (default: the first free one from 7860)")
-            stage.set_defaults(func=_stage(module, function, lambda a: {"share": a.share, "port": a.port}))
+            stage.add_argument("--tools", help="let the model call these tools, e.g. calculate,search_documents")
+            stage.add_argument("--docs", metavar="DIR", help="the folder search_documents searches")
+            stage.add_argument("--web-search", action="store_true", help="allow web_search to reach the internet")
+            stage.set_defaults(func=_stage(module, function, lambda a: {
+                "share": a.share, "port": a.port, "tools": a.tools, "docs": a.docs, "web_search": a.web_search}))
     _add_report_commands(sub)
     return parser
 

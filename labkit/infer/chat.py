@@ -48,17 +48,45 @@ def build_conversation(system: str, history: list[dict], message: str) -> list[d
     return turns + [{"role": "user", "content": message}]
 
 
+def shown_history(history: list[dict]) -> list[dict]:
+    """The earlier messages as the Chatbot shows them again; tool steps keep their titles (metadata)."""
+    return [{"role": t["role"], "content": message_text(t.get("content")),
+             **({"metadata": t["metadata"]} if (t.get("metadata") or {}).get("title") else {})} for t in history]
+
+
 def chat_turn(model, tokenizer, message: str, history: list[dict], system: str,
               sampling: Sampling) -> Iterator[list[dict]]:
     """Yield the whole chat history after each streamed piece of the reply (first with an empty reply)."""
     conversation = build_conversation(system, history, message)
-    shown = [{"role": t["role"], "content": message_text(t.get("content"))} for t in history]
-    shown += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+    shown = shown_history(history) + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
     yield shown
     for piece in stream_chat(model, tokenizer, conversation, sampling):
         if piece:
             shown[-1] = {"role": "assistant", "content": shown[-1]["content"] + piece}
             yield shown
+
+
+def tool_turn(model, tokenizer, message: str, history: list[dict], system: str, sampling: Sampling,
+              registry, max_calls: int, generate=None) -> Iterator[list[dict]]:
+    """Like :func:`chat_turn`, with tools: each call and result shows as a titled message (labkit.infer.tools)."""
+    from labkit.infer.tools.chatview import tool_chat_turn
+    from labkit.infer.tools.loop import has_tool_role, model_generate
+
+    conversation = build_conversation(registry.system_prompt(system), history, message)
+    shown = shown_history(history) + [{"role": "user", "content": message}]
+    generate = generate or model_generate(model, tokenizer, sampling, stream=True)
+    yield from tool_chat_turn(generate, registry, conversation, shown, max_calls=int(max_calls),
+                              tool_role=has_tool_role(tokenizer))
+
+
+def tool_registry(names: list[str] | None, docs: str | None, web_search: bool):
+    """The registry the Tools panel asks for, or None when no tool is on; a bad folder is a ValueError."""
+    from labkit.infer.tools import WebSearch, make_registry
+
+    names = list(names or []) + (["web_search"] if web_search and "web_search" not in (names or []) else [])
+    if not names:
+        return None
+    return make_registry(names, docs=(docs or "").strip() or None, web=WebSearch(enabled=bool(web_search)))
 
 
 def sampling_from_controls(temperature: float, top_p: float, min_p: float, repetition_penalty: float,
@@ -90,7 +118,19 @@ def choice_options(session: QuizSession | None) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------ the app
 
-def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling) -> None:
+def _tools_panel(gr, tools: list[str], docs: str | None, web_search: bool) -> list:
+    from labkit.infer.tools import DEFAULT_MAX_CALLS, OFFLINE_TOOLS
+
+    with gr.Accordion("Tools", open=bool(tools or web_search)):
+        names = gr.CheckboxGroup(list(OFFLINE_TOOLS), value=[t for t in tools if t in OFFLINE_TOOLS],
+                                 label="Tools the model may call", elem_id="labkit-tools")
+        folder = gr.Textbox(value=docs or "", label="Documents folder (search_documents searches only here)")
+        web = gr.Checkbox(value=web_search, label="Web search (sends the model's queries to the internet)")
+        max_calls = gr.Slider(0, 8, value=DEFAULT_MAX_CALLS, step=1, label="Tool calls per turn (at most)")
+    return [names, folder, web, max_calls]
+
+
+def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling, tools: dict) -> None:
     chatbot = gr.Chatbot(label="Chat", height=420, elem_id="labkit-chatbot")
     message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, elem_id="labkit-message")
     with gr.Row():
@@ -105,19 +145,25 @@ def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling) -> N
         repetition = gr.Slider(1.0, 2.0, value=sampling.repetition_penalty, step=0.05, label="Repetition penalty")
         max_new = gr.Slider(1, 1024, value=sampling.max_new_tokens, step=1, label="Max new tokens")
         seed = gr.Number(value=sampling.seed, precision=0, label="Seed (same seed and input: same reply)")
+    tool_controls = _tools_panel(gr, list(tools.get("names") or []), tools.get("docs"), tools.get("web_search", False))
 
     def respond(text, history, system_text, *controls):
         if not text or not text.strip():
             yield history, text
             return
+        names, folder, web, max_calls = controls[-4:]
         try:
-            settings = sampling_from_controls(*controls)
+            settings = sampling_from_controls(*controls[:-4])
+            registry = tool_registry(names, folder, web)
         except ValueError as err:
             raise gr.Error(str(err)) from None
-        for shown in chat_turn(model, tokenizer, text.strip(), history or [], system_text, settings):
+        turn = (tool_turn(model, tokenizer, text.strip(), history or [], system_text, settings, registry, max_calls,
+                          tools.get("generate")) if registry else
+                chat_turn(model, tokenizer, text.strip(), history or [], system_text, settings))
+        for shown in turn:
             yield shown, ""
 
-    inputs = [message, chatbot, system, temperature, top_p, min_p, repetition, max_new, seed]
+    inputs = [message, chatbot, system, temperature, top_p, min_p, repetition, max_new, seed, *tool_controls]
     events = [trigger(respond, inputs, [chatbot, message]) for trigger in (message.submit, send.click)]
     stop.click(None, cancels=events)
     clear.click(lambda: ([], ""), None, [chatbot, message], queue=False)
@@ -161,14 +207,20 @@ def _quiz_tab(gr, model, tokenizer, quiz_generate: QuizGenerate | None, default_
 
 def build_app(model, tokenizer, *, title: str = "labkit chat", system_prompt: str = DEFAULT_SYSTEM,
               sampling: Sampling | None = None, quiz_topic: str = "",
-              quiz_generate: QuizGenerate | None = None) -> "gr.Blocks":
-    """The Gradio app (Chat and Quiz tabs) for ``model``; ``quiz_generate`` replaces the model as quiz writer."""
+              quiz_generate: QuizGenerate | None = None, tools: list[str] | None = None, docs: str | None = None,
+              web_search: bool = False, tool_generate=None) -> "gr.Blocks":
+    """The Gradio app (Chat and Quiz tabs) for ``model``; ``quiz_generate`` replaces the model as quiz writer.
+
+    ``tools`` (names of labkit.infer.tools built-ins), ``docs`` and ``web_search`` preset the Tools panel;
+    ``tool_generate(messages)`` replaces the model in turns with tools (a scripted stand-in in tests).
+    """
     import gradio as gr
 
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"## {title}")
         with gr.Tab("Chat"):
-            _chat_tab(gr, model, tokenizer, system_prompt, sampling or CHAT_SAMPLING)
+            _chat_tab(gr, model, tokenizer, system_prompt, sampling or CHAT_SAMPLING,
+                      {"names": tools, "docs": docs, "web_search": web_search, "generate": tool_generate})
         with gr.Tab("Quiz"):
             _quiz_tab(gr, model, tokenizer, quiz_generate, quiz_topic)
     # One generation at a time: the model and torch's global seed are shared by every browser tab.
@@ -200,9 +252,13 @@ def _load_model(cfg: "Config", run: "Run"):
         return load_base(cfg, run)
 
 
-def run_chat(cfg: "Config", run: "Run", share: bool = False, port: int | None = None) -> None:
-    """``labkit chat --run NAME``: serve the run's model until Ctrl-C."""
+def run_chat(cfg: "Config", run: "Run", share: bool = False, port: int | None = None, tools: str | None = None,
+             docs: str | None = None, web_search: bool = False) -> None:
+    """``labkit chat --run NAME [--tools calculate,search_documents --docs DIR --web-search]``: serve until Ctrl-C."""
+    names = [t.strip() for t in (tools or "").split(",") if t.strip()]
+    tool_registry(names, docs, web_search)  # an unknown tool or a missing folder fails now, before loading
     model, tokenizer = _load_model(cfg, run)
-    app = build_app(model, tokenizer, title=f"labkit chat: run {run.name} ({cfg.model.name})")
+    app = build_app(model, tokenizer, title=f"labkit chat: run {run.name} ({cfg.model.name})", tools=names,
+                    docs=docs, web_search=web_search)
     print(f"labkit: chat with run {run.name!r}; press Ctrl-C to stop")
     launch(app, share=share, port=port, block=True)
