@@ -176,6 +176,9 @@ class LoraConfig:
             _fail("lora", "target_modules", self.target_modules, f"use one of {', '.join(named)} or a list")
 
 
+TRACKERS = ("tensorboard", "wandb", "trackio", "mlflow")
+
+
 @dataclass
 class TrainConfig:
     """The supervised fine-tuning run."""
@@ -198,9 +201,17 @@ class TrainConfig:
     logging_steps: int = doc("Log metrics every N steps.", 1)
     seed: int = doc("Seed for data order, dropout and LoRA initialisation.", 42)
     optim: str = doc("Optimizer name as transformers knows it.", "adamw_torch")
+    report_to: list[str] = doc(
+        "Where the training curves go (a list): tensorboard (labkit's own writer, run/tb/), wandb, trackio, mlflow "
+        "(each needs its package; its usual environment variables apply, e.g. WANDB_PROJECT, MLFLOW_TRACKING_URI). "
+        "labkit's tokens/s, memory and trained tokens go there too; [] keeps only run/logs/train_log.jsonl.",
+        factory=lambda: ["tensorboard"])
 
     def __post_init__(self) -> None:
         _check_choices(self)
+        for tracker in self.report_to:
+            if tracker not in TRACKERS:
+                _fail("train", "report_to", self.report_to, f"each entry must be one of {', '.join(TRACKERS)}")
         _positive(self, "epochs", "batch_size", "grad_accum", "lr", "logging_steps", "save_total_limit")
         _positive(self, "max_steps", "eval_steps", "save_steps", "early_stopping_patience", "warmup_ratio",
                   "weight_decay", "max_grad_norm", allow_zero=True)

@@ -237,22 +237,25 @@ SCALAR_NAMES = {  # Trainer key -> TensorBoard tag
 
 
 class LogWriter(TrainerCallback):
-    """Writes every Trainer log record to ``train_log.jsonl`` and its scalars to TensorBoard.
+    """Writes every Trainer log record to ``train_log.jsonl`` and its scalars to TensorBoard (unless ``tb_dir`` is
+    None).
 
     Under ``accelerate launch`` every process gets these calls; only the main one (world process zero) writes."""
 
-    def __init__(self, log_path: Path, tb_dir: Path, resume_step: int = 0):
+    def __init__(self, log_path: Path, tb_dir: Path | None, resume_step: int = 0):
         self.log_path = Path(log_path)
-        self.tb_dir = Path(tb_dir)
+        self.tb_dir = Path(tb_dir) if tb_dir is not None else None  # None: no TensorBoard (train.report_to)
         self.resume_step = resume_step
         self.writer = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        from torch.utils.tensorboard import SummaryWriter
-
         if not state.is_world_process_zero:
             return
         truncate_log(self.log_path, self.resume_step)
+        if self.tb_dir is None:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
         # purge_step drops events a killed run wrote after the checkpoint we resume from.
         self.writer = SummaryWriter(str(self.tb_dir), purge_step=self.resume_step + 1 if self.resume_step else None)
 

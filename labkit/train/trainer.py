@@ -23,6 +23,7 @@ from labkit.train.callbacks import (LogWriter, StepTimer, TokenMeter, TrainingDi
 from labkit.config import Config, ConfigError
 from labkit.distributed import globalize_token_rates, is_main_process, setup, wait_for_everyone, world_size
 from labkit.train.loading import LoadedModel, load_for_training
+from labkit.train.trackers import check_trackers, trainer_report_to, uses_own_writer
 from labkit.runs import Run, atomic_write_json, read_json
 
 CHECKPOINTS, ADAPTER, LOGS, TB = "checkpoints", "adapter", "logs", "tb"
@@ -178,7 +179,8 @@ def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
         save_total_limit=t.save_total_limit,
         load_best_model_at_end=bool(t.early_stopping_patience), metric_for_best_model="eval_loss",
         greater_is_better=False,
-        logging_steps=t.logging_steps, logging_first_step=True, report_to="none",
+        logging_steps=t.logging_steps, logging_first_step=True,
+        report_to=trainer_report_to(t.report_to), run_name=run.name,
         # The Trainer's NaN filter reads every micro-batch's loss on the host (a GPU sync between backward and the
         # optimizer step) to log a non-finite loss as the running mean: it would hide the NaN. labkit's guard
         # (callbacks.StepTimer) stops the run at a non-finite loss instead. Unsloth's SFTConfig turns it off too.
@@ -250,7 +252,8 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
     from transformers import EarlyStoppingCallback
 
     meter = TokenMeter(defer=loaded.device == "cuda")  # no host sync per micro-batch on a GPU
-    callbacks = [StepTimer(meter), LogWriter(run.path(LOGS, TRAIN_LOG), run.path(TB), resume_step)]
+    tb_dir = run.path(TB) if uses_own_writer(cfg.train.report_to) else None
+    callbacks = [StepTimer(meter), LogWriter(run.path(LOGS, TRAIN_LOG), tb_dir, resume_step)]
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.train.early_stopping_patience))
     args = sft_config(cfg, run, loaded)
@@ -299,7 +302,8 @@ def _resume_from(run: Run, resume: bool | str) -> Path | None:
 
 # Settings that may change between a run and its resumption (they do not change what is learned).
 RESUMABLE_CHANGES = ("eval.", "description", "preset", "train.eval_steps", "train.save_steps",
-                     "train.save_total_limit", "train.logging_steps", "train.early_stopping_patience")
+                     "train.save_total_limit", "train.logging_steps", "train.early_stopping_patience",
+                     "train.report_to")
 
 
 def check_resumable(run: Run, cfg: Config) -> None:
@@ -345,6 +349,7 @@ def run_training(cfg: Config, run: Run, *, resume: bool | str = False) -> dict:
     from labkit.env import pick_device, seed_everything
 
     started = time.time()
+    check_trackers(cfg.train.report_to)  # a missing tracker package fails now, not after the model has loaded
     setup(pick_device(cfg.model.device))  # under `accelerate launch`: the process group, this process's GPU
     checkpoint = _resume_from(run, resume)
     if checkpoint is None:
