@@ -6,6 +6,8 @@ Layout of ``run/export/``::
     merged/                  base + adapter as a 16-bit safetensors checkpoint (transformers, vLLM, TGI)
     model-f16.gguf           llama.cpp / Ollama / LM Studio files
     model-q8_0.gguf
+    Modelfile, Modelfile.<format>   Ollama: `ollama create NAME -f Modelfile` (labkit.export.modelfile)
+    README.md (and in adapter/, merged/)   the model card (labkit.export.card)
     export_report.json       every parity check; a file that failed also gets a ``<file>.FAILED`` note
 
 The chain of checks proves that what was written computes what was trained: the merged model against base +
@@ -23,6 +25,7 @@ from pathlib import Path
 from labkit.export import parity, to_gguf
 from labkit.export.errors import ExportError, ParityFailed
 from labkit.export.merge import DEFAULT_SHARD_BYTES, merge_adapter
+from labkit.export.modelfile import write_modelfiles
 from labkit.export.resources import check_resources
 from labkit.runs import atomic_write_json, atomic_write_text
 
@@ -225,6 +228,11 @@ def export_model(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | P
             entry["checks"] = _check_gguf(path, outtype, reference, inputs, tokenizer, parity_dtype, show_progress)
             entry["passed"] = entry["checks"]["passed"]
             report["outputs"][outtype] = entry
+    passed = [Path(e["file"]) for e in report["outputs"].values() if e["passed"]]
+    if passed:
+        report["modelfile"] = write_modelfiles(passed, tokenizer)
+        _say(f"Ollama Modelfile: {report['modelfile'].get('skipped') or report['modelfile']['family']}",
+             show_progress)
     return _finish(report, out_dir)
 
 
