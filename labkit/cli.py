@@ -273,8 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
             stage.add_argument("--tools", help="let the model call these tools, e.g. calculate,search_documents")
             stage.add_argument("--docs", metavar="DIR", help="the folder search_documents searches")
             stage.add_argument("--web-search", action="store_true", help="allow web_search to reach the internet")
+            stage.add_argument("--compare", action="store_true",
+                               help="add a Compare tab: base and fine-tuned model answer the same message side by side")
             stage.set_defaults(func=_stage(module, function, lambda a: {
-                "share": a.share, "port": a.port, "tools": a.tools, "docs": a.docs, "web_search": a.web_search}))
+                "share": a.share, "port": a.port, "tools": a.tools, "docs": a.docs, "web_search": a.web_search,
+                "compare": a.compare}))
     _add_report_commands(sub)
     return parser
 

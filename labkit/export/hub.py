@@ -37,13 +37,17 @@ def _describe(path: Path) -> str:
 
 
 def push_to_hub(path: str | Path, repo_id: str, private: bool = True, commit_message: str | None = None) -> str:
-    """Upload the folder ``path`` (an adapter or a merged model) to ``repo_id``; returns the repository URL."""
+    """Upload the folder ``path`` (an adapter or a merged model, with its model card README.md when it has one) to
+    ``repo_id``; returns the repository URL."""
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path} is not a folder: give run/adapter or run/export/merged")
     if "/" not in repo_id:
         raise ValueError(f"repo_id={repo_id!r} must look like 'your-username/model-name'")
     kind = _describe(path)
+    if not (path / "README.md").exists():  # upload_folder sends the card when it is there
+        print(f"labkit: {path} has no model card (README.md); `labkit export` writes one into run/export/adapter, "
+              "run/export/merged and run/export")
     if _offline():
         raise HubUnavailable("cannot push to the Hugging Face Hub: offline mode is on (HF_HUB_OFFLINE=1). Unset it "
                              "on a machine with internet access and try again; the files stay in " + str(path))

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from labkit.export import parity, to_gguf
+from labkit.export.card import write_cards
 from labkit.export.errors import ExportError, ParityFailed
 from labkit.export.merge import DEFAULT_SHARD_BYTES, merge_adapter
 from labkit.export.modelfile import write_modelfiles
@@ -288,6 +289,7 @@ def run_export(cfg, run) -> dict:
     except ParityFailed:
         run.record("export", {**_saved_report(run), "passed": False})
         raise
+    report["model_cards"] = write_cards(run, run.path("export"))
     run.record("export", report)
     return report
 

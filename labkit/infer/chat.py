@@ -17,6 +17,8 @@ from labkit.infer.quiz import LETTERS, QuizError, QuizGenerate, QuizSession, mak
 if TYPE_CHECKING:
     import gradio as gr
 
+    from labkit.infer.chat_compare import Side
+
     from labkit.config import Config
     from labkit.runs import Run
 
@@ -116,6 +118,52 @@ def choice_options(session: QuizSession | None) -> list[tuple[str, str]]:
     return [(f"{LETTERS[i]}. {text}", LETTERS[i]) for i, text in enumerate(question.choices)] if question else []
 
 
+# ------------------------------------------------------------------ compare tab (base vs tuned; labkit.infer.chat_compare)
+
+def compare_turn(sides: list["Side"], message: str, histories: list[list[dict]], system: str,
+                 sampling: Sampling) -> Iterator[list[list[dict]]]:
+    """Yield every column's chat history after each streamed piece (first with empty replies); the sides answer
+    one after the other, each with the same prompt, sampling and seed (labkit.infer.chat_compare says why)."""
+    shown = [shown_history(h) + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+             for h in histories]
+    yield shown
+    for column, side in enumerate(sides):
+        conversation = build_conversation(system, histories[column], message)
+        with side.context():
+            for piece in stream_chat(side.model, side.tokenizer, conversation, sampling):
+                if piece:
+                    reply = shown[column][-1]["content"] + piece
+                    shown[column][-1] = {"role": "assistant", "content": reply}
+                    yield shown
+
+
+def compare_tab(gr, sides: list["Side"], system_prompt: str, sampling: Sampling) -> None:
+    """The tab's widgets and events (inside a ``gr.Tab``)."""
+    gr.Markdown("The same message goes to both models, with the same sampling settings and seed; the answers "
+                "stream one after the other.")
+    with gr.Row():
+        bots = [gr.Chatbot(label=side.label, height=380, elem_id=f"labkit-compare-{i}")
+                for i, side in enumerate(sides)]
+    message = gr.Textbox(placeholder="Type a message for both models and press Enter", show_label=False,
+                         elem_id="labkit-compare-message")
+    with gr.Row():
+        send = gr.Button("Send to both", variant="primary", elem_id="labkit-compare-send")
+        stop = gr.Button("Stop")
+        clear = gr.Button("Clear")
+    system = gr.Textbox(value=system_prompt, label="System prompt (both models)", lines=1)
+
+    def respond(text, system_text, *histories):
+        if not text or not text.strip():
+            yield (*histories, text)
+            return
+        for shown in compare_turn(sides, text.strip(), [h or [] for h in histories], system_text, sampling):
+            yield (*shown, "")
+
+    events = [trigger(respond, [message, system, *bots], [*bots, message]) for trigger in (message.submit, send.click)]
+    stop.click(None, cancels=events)
+    clear.click(lambda: ([],) * len(bots) + ("",), None, [*bots, message], queue=False)
+
+
 # ------------------------------------------------------------------ the app
 
 def _tools_panel(gr, tools: list[str], docs: str | None, web_search: bool) -> list:
@@ -208,8 +256,12 @@ def _quiz_tab(gr, model, tokenizer, quiz_generate: QuizGenerate | None, default_
 def build_app(model, tokenizer, *, title: str = "labkit chat", system_prompt: str = DEFAULT_SYSTEM,
               sampling: Sampling | None = None, quiz_topic: str = "",
               quiz_generate: QuizGenerate | None = None, tools: list[str] | None = None, docs: str | None = None,
-              web_search: bool = False, tool_generate=None) -> "gr.Blocks":
+              web_search: bool = False, tool_generate=None, model_label: str | None = None,
+              compare: list | None = None) -> "gr.Blocks":
     """The Gradio app (Chat and Quiz tabs) for ``model``; ``quiz_generate`` replaces the model as quiz writer.
+
+    ``model_label`` names the model on the Chat tab; ``compare`` (a list of :class:`labkit.infer.chat_compare.Side`,
+    e.g. from ``run_sides``) adds a Compare tab that sends one message to each and streams the answers side by side.
 
     ``tools`` (names of labkit.infer.tools built-ins), ``docs`` and ``web_search`` preset the Tools panel;
     ``tool_generate(messages)`` replaces the model in turns with tools (a scripted stand-in in tests).
@@ -219,8 +271,13 @@ def build_app(model, tokenizer, *, title: str = "labkit chat", system_prompt: st
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"## {title}")
         with gr.Tab("Chat"):
+            if model_label:
+                gr.Markdown(f"Model: **{model_label}**", elem_id="labkit-model")
             _chat_tab(gr, model, tokenizer, system_prompt, sampling or CHAT_SAMPLING,
                       {"names": tools, "docs": docs, "web_search": web_search, "generate": tool_generate})
+        if compare:
+            with gr.Tab("Compare"):
+                compare_tab(gr, compare, system_prompt, sampling or CHAT_SAMPLING)
         with gr.Tab("Quiz"):
             _quiz_tab(gr, model, tokenizer, quiz_generate, quiz_topic)
     # One generation at a time: the model and torch's global seed are shared by every browser tab.
@@ -253,12 +310,26 @@ def _load_model(cfg: "Config", run: "Run"):
 
 
 def run_chat(cfg: "Config", run: "Run", share: bool = False, port: int | None = None, tools: str | None = None,
-             docs: str | None = None, web_search: bool = False) -> None:
-    """``labkit chat --run NAME [--tools calculate,search_documents --docs DIR --web-search]``: serve until Ctrl-C."""
+             docs: str | None = None, web_search: bool = False, compare: bool = False) -> None:
+    """``labkit chat --run NAME [--tools calculate,search_documents --docs DIR --web-search] [--compare]``: serve
+    until Ctrl-C. ``--compare`` adds the Compare tab (base vs tuned, side by side)."""
     names = [t.strip() for t in (tools or "").split(",") if t.strip()]
     tool_registry(names, docs, web_search)  # an unknown tool or a missing folder fails now, before loading
+    if compare:
+        from labkit.infer.loadrun import AdapterMissing, _missing_message
+        from labkit.infer.modelload import adapter_path
+
+        if adapter_path(run) is None:
+            raise AdapterMissing(_missing_message(run) + "; --compare needs a fine-tuned model to compare with")
     model, tokenizer = _load_model(cfg, run)
+    tuned = hasattr(model, "disable_adapter")
+    label = f"run {run.name} (fine-tuned {cfg.model.name})" if tuned else f"{cfg.model.name} (base, no adapter yet)"
+    sides = None
+    if compare:
+        from labkit.infer.chat_compare import run_sides
+
+        sides = run_sides(model, tokenizer, f"Base: {cfg.model.name}", f"Tuned: run {run.name}")
     app = build_app(model, tokenizer, title=f"labkit chat: run {run.name} ({cfg.model.name})", tools=names,
-                    docs=docs, web_search=web_search)
+                    docs=docs, web_search=web_search, model_label=label, compare=sides)
     print(f"labkit: chat with run {run.name!r}; press Ctrl-C to stop")
     launch(app, share=share, port=port, block=True)
