@@ -180,3 +180,32 @@ def _table(text: str, header: str) -> list[list[str]]:
 
 def _numbers(cell: str) -> list[float]:
     return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", cell)]
+
+
+@needs_converter
+def test_push_to_hub_uploads_the_card_with_the_adapter(exported_run, monkeypatch):
+    import fnmatch
+
+    import huggingface_hub
+
+    from labkit.export import push_to_hub
+
+    run, _, _ = exported_run
+    sent = {}
+
+    class RecordingApi:  # stands in for the hub: records what upload_folder would send
+        def __init__(self, token):
+            pass
+
+        def create_repo(self, *args, **kwargs):
+            pass
+
+        def upload_folder(self, folder_path, ignore_patterns, **kwargs):
+            files = [p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*") if p.is_file()]
+            sent["files"] = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in ignore_patterns)]
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    push_to_hub(run.path("export", "adapter"), "someone/card-adapter")
+    assert "README.md" in sent["files"] and "adapter_config.json" in sent["files"]

@@ -33,7 +33,8 @@ def check_trackers(report_to: list[str]) -> None:
     missing = missing_trackers(report_to)
     if missing:
         commands = "; ".join(PACKAGES[name][1] for name in missing)
-        raise ConfigError(f"train.report_to={report_to} names {', '.join(missing)}, which is not installed: "
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(f"train.report_to={report_to} names {', '.join(missing)}, which {verb} not installed: "
                           f"{commands} (or remove it from train.report_to)")
 
 
