@@ -186,6 +186,15 @@ def cmd_reference(args, stages=None) -> dict:
     return {name: result["dir"] for name, result in results.items()}
 
 
+def cmd_plan(args) -> dict | str:
+    """Predicted memory, RAM, speed, time, disk and a verdict for a preset on a GPU (issue 23)."""
+    from labkit.planner import plan
+    from labkit.planner_verdict import render
+
+    result = plan(load_config(args.preset, args.overrides), args.gpu, args.run)
+    return result if args.json else render(result)
+
+
 def _stage(module: str, function: str, extra: Callable = lambda args: {}) -> Callable:
     """Run a stage function ``function(config, run, **extra(args))`` from ``labkit.<module>``."""
     def command(args):
@@ -249,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
             stage.add_argument("--share", action="store_true", help="also open a public Gradio link (off: 127.0.0.1 only)")
             stage.add_argument("--port", type=int, help="local port (default: the first free one from 7860)")
             stage.set_defaults(func=_stage(module, function, lambda a: {"share": a.share, "port": a.port}))
+    plan = _stage_parser(sub, "plan", "will it fit? predicted GPU memory, RAM, tokens/s, time, disk and what to "
+                                      "change, before training")
+    plan.add_argument("--gpu", help="T4, L4, A10G, A100-40GB, A100-80GB, H100, H200 or cpu (default: the device "
+                                    "present)")
+    plan.set_defaults(func=cmd_plan)
     _add_report_commands(sub)
     return parser
 
