@@ -138,6 +138,10 @@ def disk_and_export(shape: ModelShape, cfg: Config, s: Setup) -> dict:
 
 # ------------------------------------------------------------------ the plan
 
+def _hours(steps: int | None, step_s: float) -> float | None:
+    return None if steps is None else round(steps * step_s / 3600, 4)
+
+
 def _gib(parts: dict[str, float]) -> dict[str, float]:
     return {k: round(v / GIB, 3) for k, v in parts.items()}
 
@@ -187,8 +191,8 @@ def predict(cfg: Config, spec: GpuSpec | None, run: str | None = None) -> dict:
         "ram": {"peak_gib": round(sum(ram.values()) / GIB, 3), "parts_gib": _gib(ram)},
         "speed": {"tokens_per_s": round(tps, 1), "step_s": round(step_s, 3),
                   "flops_per_token": flops_per_token(shape, s, sched["row_tokens_computed"]), **sched,
-                  "epoch_h": round(sched["steps_per_epoch"] * step_s / 3600, 3) if sched["steps_per_epoch"] else None,
-                  "run_h": round(sched["steps_this_run"] * step_s / 3600, 3) if sched["steps_this_run"] else None},
+                  "epoch_h": _hours(sched["steps_per_epoch"], step_s),
+                  "run_h": _hours(sched["steps_this_run"], step_s)},
         **disk_and_export(shape, cfg, s),
     }
 
@@ -198,6 +202,16 @@ def plan_preset(preset: str, overrides: list[str] | None = None, gpu: str | None
     from labkit.config import load_config
 
     return plan(load_config(preset, overrides), gpu, run)
+
+
+def show_plan(cfg: Config, run: str | None = None, gpu: str | None = None) -> dict:
+    """Print the plan of ``cfg`` for the device present (or ``gpu``) and return it (notebook 02, before training);
+    ``run`` names the run whose notebook-01 statistics give the token counts."""
+    from labkit.planner_verdict import render
+
+    result = plan(cfg, gpu, run)
+    print(render(result))
+    return result
 
 
 def with_changes(cfg: Config, changes: dict) -> Config:

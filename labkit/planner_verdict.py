@@ -167,16 +167,9 @@ def _value(value) -> str:
 
 
 def _time(speed: dict) -> str:
-    epoch = f"{speed['epoch_h']:.2f} h an epoch ({speed['steps_per_epoch']} steps)" if speed["epoch_h"] else \
-        "epoch time unknown (hub data without data.limit: run notebook 01)"
-    run = f", this run {speed['run_h']:.2f} h ({speed['steps_this_run']} steps)" if speed["run_h"] else ""
+    epoch = "epoch time unknown (hub data without data.limit: run notebook 01)"
+    if speed["epoch_h"] is not None:
+        epoch = f"{speed['epoch_h']:.2f} h an epoch ({speed['steps_per_epoch']} steps)"
+    run = f", this run {speed['run_h']:.2f} h ({speed['steps_this_run']} steps)" if speed["run_h"] is not None else ""
     return f"{epoch}{run}; data: {speed['data_from']}"
 
-
-def show_plan(cfg: Config, run: str | None = None, gpu: str | None = None) -> dict:
-    """Print the plan of ``cfg`` for the device present (or ``gpu``) and return it (notebook 02, before training)."""
-    from labkit.planner import plan
-
-    result = plan(cfg, gpu, run)
-    print(render(result))
-    return result

@@ -118,7 +118,8 @@ def _measured(path: str, case: str) -> float:
     return json.loads((REPO / path).read_text())["results"][case]["train_memory"]["max_allocated_gib"]
 
 
-@pytest.mark.parametrize("extra, case", [([], "labkit-unsloth-bf16"), (["model.backend=transformers"], "labkit-hf-bf16"),
+@pytest.mark.parametrize("extra, case", [([], "labkit-unsloth-bf16"),
+                                         (["model.backend=transformers"], "labkit-hf-bf16"),
                                          (["model.load_in_4bit=true"], "labkit-unsloth-qlora")])
 def test_1b_on_h200_within_15_percent_of_measured(extra, case, capsys):
     # The preset inherits data.packing=true from cpu-demo: labkit would then train micro-batches of ONE packed row
