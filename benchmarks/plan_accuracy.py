@@ -8,6 +8,9 @@ session that ran the case. The planner's tokens/s constants were calibrated on t
 them. Rows without labkit (plain transformers + PEFT loops) check the full-logits loss (the path labkit takes on
 the CPU); the planner has no speed constant for them.
 CPU rows: the reference runs' summaries (2 cores; peak RSS and tokens/s); cpu-demo calibrated the CPU constants.
+An experiment runs its cells in one process (labkit.experiment), and peak RSS is that process's high-water mark so
+far: the data-size and size-vs-tuning rows after a grid's first cell may carry an earlier cell's peak (Gemma's
+9 GiB is above anything before it, so it is its own).
 
     python benchmarks/plan_accuracy.py [--markdown]
 """
@@ -42,14 +45,17 @@ CASES = {  # bench case -> (overrides, uses labkit's own loss)
 BENCH = ["data.packing=false", "data.max_seq_length=2048", "train.batch_size=4", "train.grad_accum=1",
          "train.gradient_checkpointing=true", "train.optim=adamw_torch", "lora.r=16", "lora.dropout=0",
          "lora.target_modules=all-linear", "model.dtype=bfloat16"]
-# CPU runs (2 cores): source, preset overrides, peak RSS MiB, tokens/s.
+# CPU runs (2 cores): source, preset, overrides, peak RSS MiB, tokens/s.
 CPU_RUNS = [
-    ("reports/cpu-demo/summary.md (calibration)", [], 3737, 238.4),
-    ("reports/data-size/summary.md, data.limit=400", ["data.limit=400"], 3.555 * 1024, 225),
-    ("reports/data-size/summary.md, data.limit=150", ["data.limit=150"], 3.538 * 1024, 166),
-    ("reports/data-size/summary.md, data.limit=50", ["data.limit=50"], 3.509 * 1024, 122),
-    ("reports/size-vs-tuning/summary.md, smollm2-135m", [], 3.502 * 1024, 217),
-    ("reports/size-vs-tuning/summary.md, gemma3-270m", ["model.name=gemma3-270m"], 9.027 * 1024, 107),
+    ("reports/cpu-demo/summary.md (calibration)", "cpu-demo", [], 3737, 238.4),
+    ("reports/data-size/summary.md, data.limit=400", "cpu-demo", ["data.limit=400"], 3.555 * 1024, 225),
+    ("reports/data-size/summary.md, data.limit=150", "cpu-demo", ["data.limit=150"], 3.538 * 1024, 166),
+    ("reports/data-size/summary.md, data.limit=50", "cpu-demo", ["data.limit=50"], 3.509 * 1024, 122),
+    ("reports/size-vs-tuning/summary.md, smollm2-135m", "cpu-demo", [], 3.502 * 1024, 217),
+    ("reports/size-vs-tuning/summary.md, gemma3-270m", "cpu-demo", ["model.name=gemma3-270m"], 9.027 * 1024, 107),
+    # `python -m labkit.train --preset smoke` on the 2-core machine, 2026-12-04 (train_summary.json; not in reports/):
+    # 4 steps of a 2-layer model, so its tokens/s is mostly fixed cost per step
+    ("smoke run, 2026-12-04 (train_summary.json)", "smoke", [], 812.0, 209.0),
 ]
 
 
@@ -98,10 +104,10 @@ def table(markdown: bool) -> list[list[str]]:
         out.append([f"{shape.upper()} {case} (H200)", f"{peak:.2f}", f"{row['peak']:.2f}", error(peak, row["peak"]),
                     f"{tps:,.0f}" if tps else "-", f"{measured_tps:,.0f}" if measured_tps else "-",
                     error(tps, measured_tps), row["file"]])
-    for source, overrides, rss_mib, measured_tps in CPU_RUNS:
-        result = predict(load_config("cpu-demo", overrides), None)
+    for source, preset, overrides, rss_mib, measured_tps in CPU_RUNS:
+        result = predict(load_config(preset, overrides), None)
         ram, tps = result["ram"]["peak_gib"], result["speed"]["tokens_per_s"]
-        out.append([f"{result['model']['name']} cpu-demo {' '.join(overrides)} (2 CPU cores, RSS)".replace("  ", " "),
+        out.append([f"{result['model']['name']} {preset} {' '.join(overrides)} (2 CPU cores, RSS)".replace("  ", " "),
                     f"{ram:.2f}", f"{rss_mib / 1024:.2f}", error(ram, rss_mib / 1024), f"{tps:,.0f}",
                     f"{measured_tps:,.0f}", error(tps, measured_tps), source])
     return out

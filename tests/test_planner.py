@@ -13,8 +13,8 @@ import pytest
 from labkit.cli import main
 from labkit.config import ConfigError, load_config
 from labkit.planner import flops_per_token, lora_params, plan_preset
-from labkit.planner_memory import (NF4_BYTES, Setup, activation_parts, evaluation_parts, loss_bytes, training_parts,
-                                   weights_bytes)
+from labkit.planner_memory import (NF4_BYTES, Setup, activation_parts, evaluation_parts, loss_bytes,
+                                   trainer_evaluation_parts, training_parts, weights_bytes)
 from labkit.planner_specs import ModelShape, get_gpu, shape_from_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,6 +89,9 @@ def test_cpu_full_logits_without_checkpointing_by_hand():
     assert acts["all_layers"] == 2 * 8 * 576 + 8 * 192
     assert loss_bytes(TINY, s) == 8 * 32 * (4 + 8)                      # logits, log-softmax, gradient in fp32
     assert evaluation_parts(TINY, s)["logits_and_loss"] == 2 * 4 * 32 * 12
+    kept = dataclasses.replace(s, trainer_eval_tokens=10)
+    assert trainer_evaluation_parts(TINY, kept)["kept_logits"] == 10 * 32 * 4     # every validation logit, fp32
+    assert trainer_evaluation_parts(TINY, BASE) == {}                             # fused losses keep none
 
 
 def test_flops_per_token_by_hand():
