@@ -74,6 +74,10 @@ def run_data(cfg: Config, run: str | None) -> DataSize:
     if path is None or not path.exists():
         return estimate_data(cfg)
     stats = read_json(path)
+    if stats.get("sources") != list(cfg.data.sources) or stats.get("max_seq_length") != cfg.data.max_seq_length:
+        estimate = estimate_data(cfg)  # the run's data were prepared with other settings: they do not apply
+        return DataSize(**{**estimate.__dict__, "source": estimate.source.replace(
+            "no notebook-01 statistics for this run", f"run {run!r} was prepared with other data settings")})
     train, val = stats["splits"]["train"], stats["splits"].get("validation", {})
     tokens = train.get("tokens", {})
     if not train.get("rows") or "mean" not in tokens:

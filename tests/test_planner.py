@@ -192,3 +192,40 @@ def test_benchmark_meets_the_issue_targets():
         assert abs(peak / row["peak"] - 1) <= 0.15, (shape, case)
         speeds = row["speeds"] or row["old_speeds"]
         assert abs(tps / sorted(speeds)[len(speeds) // 2] - 1) <= 0.25, (shape, case)
+
+
+def _write_stats(sources: list[str], max_seq_length: int) -> None:
+    import os
+
+    from labkit.runs import atomic_write_json
+
+    stats = {"sources": sources, "max_seq_length": max_seq_length, "splits": {
+        "train": {"rows": 100, "tokens": {"mean": 200.0, "p90": 300}},
+        "validation": {"rows": 10, "tokens": {"mean": 180.0, "p90": 250}}}}
+    atomic_write_json(Path(os.environ["LABKIT_RUNS"]) / "r1" / "data" / "stats.json", stats)
+
+
+def test_time_per_epoch_from_notebook_01_statistics():
+    cfg = load_config("cpu-demo")
+    _write_stats(list(cfg.data.sources), cfg.data.max_seq_length)
+    result = plan_preset("cpu-demo", gpu="cpu", run="r1")
+    speed = result["speed"]
+    # packed: 100 rows x 200 tokens over steps of 8 rows x 384 tokens = 6.5 -> 7 steps
+    assert speed["steps_per_epoch"] == 7 and "notebook 01 statistics" in speed["data_from"]
+    assert speed["epoch_h"] == round(7 * speed["step_s"] / 3600, 4)
+    assert result["setup"]["eval_padded_length"] == 250
+    from labkit.planner import setup_for
+    from labkit.planner_data import run_data
+    from labkit.planner_specs import model_shape
+
+    shape, _ = model_shape(cfg.model.name)
+    setup = setup_for(cfg, "cpu", None, run_data(cfg, "r1"), shape)
+    assert setup.trainer_eval_tokens == 10 * 200          # the Trainer's evaluation keeps these tokens' logits
+    no_eval = load_config("cpu-demo", ["train.eval_steps=0"])
+    assert setup_for(no_eval, "cpu", None, run_data(no_eval, "r1"), shape).trainer_eval_tokens == 0
+
+
+def test_statistics_of_other_data_settings_are_not_used():
+    cfg = load_config("cpu-demo")
+    _write_stats(list(cfg.data.sources), 128)
+    assert "other data settings" in plan_preset("cpu-demo", gpu="cpu", run="r1")["speed"]["data_from"]
