@@ -31,7 +31,8 @@ from labkit.planner_specs import GIB, get_gpu, model_shape
 
 REPO = Path(__file__).resolve().parents[1]
 GPU_DIR = REPO / "reports" / "gpu"
-CURRENT = ("session4", "session5", "session6", "session7")   # labkit's present training code (gpu_benchmark.md)
+# labkit's present training code (gpu_benchmark.md); planner/: other batch shapes and ranks, run for issue 23
+CURRENT = ("session4", "session5", "session6", "session7", "planner")
 MODELS = {"1b": "unsloth/Llama-3.2-1B-Instruct", "3b": "unsloth/Llama-3.2-3B-Instruct"}
 CASES = {  # bench case -> (overrides, uses labkit's own loss)
     "labkit-unsloth-bf16": (["model.backend=unsloth"], True),
@@ -42,9 +43,8 @@ CASES = {  # bench case -> (overrides, uses labkit's own loss)
     "plain-hf-bf16": (["model.backend=transformers"], False),
     "plain-hf-qlora": (["model.backend=transformers", "model.load_in_4bit=true"], False),
 }
-BENCH = ["data.packing=false", "data.max_seq_length=2048", "train.batch_size=4", "train.grad_accum=1",
-         "train.gradient_checkpointing=true", "train.optim=adamw_torch", "lora.r=16", "lora.dropout=0",
-         "lora.target_modules=all-linear", "model.dtype=bfloat16"]
+BENCH = ["data.packing=false", "train.grad_accum=1", "train.gradient_checkpointing=true", "train.optim=adamw_torch",
+         "lora.dropout=0", "lora.target_modules=all-linear", "model.dtype=bfloat16"]
 # CPU runs (2 cores): source, preset, overrides, peak RSS MiB, tokens/s.
 CPU_RUNS = [
     ("reports/cpu-demo/summary.md (calibration)", "cpu-demo", [], 3737, 238.4),
@@ -59,28 +59,31 @@ CPU_RUNS = [
 ]
 
 
-def gpu_measurements() -> dict[tuple[str, str], dict]:
-    """(shape, case) -> latest peak GiB with its file, and the tokens/s of every current-code run."""
-    rows: dict[tuple[str, str], dict] = {}
+def gpu_measurements() -> dict[tuple, dict]:
+    """(shape, batch, seq, rank, case) -> latest peak GiB with its file, and the tokens/s of every current-code run."""
+    rows: dict[tuple, dict] = {}
     def session(path: Path) -> str:
         return path.parent.name if path.parent.name != "gpu" else "session4"
 
     for path in sorted(GPU_DIR.glob("**/gpu_train_*.json"), key=lambda p: (session(p), p.name)):  # oldest first
         report = json.loads(path.read_text())
-        shape = report["args"]["shape"]
+        a = report["args"]
         for case, result in report["results"].items():
             case = case.split("#")[0]
             if case not in CASES or "train_memory" not in result:
                 continue
-            row = rows.setdefault((shape, case), {"speeds": [], "old_speeds": []})
+            key = (a["shape"], int(a["batch_size"]), int(a["seq_len"]), int(a["rank"]), case)
+            row = rows.setdefault(key, {"speeds": [], "old_speeds": []})
             row["peak"], row["file"] = result["train_memory"]["max_allocated_gib"], str(path.relative_to(REPO))
             row["speeds" if session(path) in CURRENT else "old_speeds"].append(result["tokens_per_s"])
     return rows
 
 
-def predict_gpu(shape: str, case: str) -> tuple[float, float | None]:
+def predict_gpu(shape: str, batch: int, seq: int, rank: int, case: str) -> tuple[float, float | None]:
     overrides, own_loss = CASES[case]
-    cfg = load_config("colab-llama3.2-1b", [*BENCH, *overrides, f"model.name={MODELS[shape]}"])
+    shape_settings = [f"model.name={MODELS[shape]}", f"train.batch_size={batch}", f"data.max_seq_length={seq}",
+                      f"lora.r={rank}", f"lora.alpha={2 * rank}"]
+    cfg = load_config("colab-llama3.2-1b", [*BENCH, *overrides, *shape_settings])
     result = predict(cfg, get_gpu("H200"))
     if own_loss:
         return result["memory"]["training_step_gib"], result["speed"]["tokens_per_s"]
@@ -97,11 +100,12 @@ def error(predicted: float | None, measured: float | None) -> str:
 
 def table(markdown: bool) -> list[list[str]]:
     out = []
-    for (shape, case), row in sorted(gpu_measurements().items()):
-        peak, tps = predict_gpu(shape, case)
+    for key, row in sorted(gpu_measurements().items()):
+        shape, batch, seq, rank, case = key
+        peak, tps = predict_gpu(*key)
         speeds = row["speeds"] or row["old_speeds"]
         measured_tps = statistics.median(speeds) if speeds else None
-        out.append([f"{shape.upper()} {case} (H200)", f"{peak:.2f}", f"{row['peak']:.2f}", error(peak, row["peak"]),
+        out.append([f"{shape.upper()} {case}, {batch} x {seq}, r={rank} (H200)", f"{peak:.2f}", f"{row['peak']:.2f}", error(peak, row["peak"]),
                     f"{tps:,.0f}" if tps else "-", f"{measured_tps:,.0f}" if measured_tps else "-",
                     error(tps, measured_tps), row["file"]])
     for source, preset, overrides, rss_mib, measured_tps in CPU_RUNS:

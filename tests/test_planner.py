@@ -182,16 +182,19 @@ def test_text_output_names_every_part(capsys):
 
 
 def test_benchmark_meets_the_issue_targets():
+    """Peak memory within 15% on every labkit row of reports/gpu/ (4 x 2048 r=16, and reports/gpu/planner/'s other
+    shapes, which the planner was not calibrated on); tokens/s within 25% on the 4 x 2048 rows the target names."""
     spec = importlib.util.spec_from_file_location("plan_accuracy", REPO / "benchmarks" / "plan_accuracy.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    rows = {key: row for key, row in bench.gpu_measurements().items() if key[1].startswith("labkit")}
-    assert len(rows) == 8
-    for (shape, case), row in rows.items():
-        peak, tps = bench.predict_gpu(shape, case)
-        assert abs(peak / row["peak"] - 1) <= 0.15, (shape, case)
+    rows = {key: row for key, row in bench.gpu_measurements().items() if key[-1].startswith("labkit")}
+    assert len(rows) == 14
+    for key, row in rows.items():
+        peak, tps = bench.predict_gpu(*key)
+        assert abs(peak / row["peak"] - 1) <= 0.15, key
         speeds = row["speeds"] or row["old_speeds"]
-        assert abs(tps / sorted(speeds)[len(speeds) // 2] - 1) <= 0.25, (shape, case)
+        if key[1:4] == (4, 2048, 16):
+            assert abs(tps / sorted(speeds)[len(speeds) // 2] - 1) <= 0.25, key
 
 
 def _write_stats(sources: list[str], max_seq_length: int) -> None:
