@@ -109,6 +109,9 @@ def verdict(cfg: Config, result: dict, spec: GpuSpec | None, run: str | None = N
             if effect and effect["fits"]:
                 good = [effect]
                 break
+    fix_only = [e for e in good if e["set"] == {"model.dtype": "auto"}]
+    if fix_only:  # beside the dtype fix, list only what saves memory on top of it
+        good = fix_only + [e for e in good if e["needed_gib"] < fix_only[0]["needed_gib"]]
     out["changes"] = _one_per_kind(good)
     return out
 
