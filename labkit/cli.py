@@ -196,6 +196,15 @@ def cmd_reference(args, stages=None) -> dict:
     return {name: result["dir"] for name, result in results.items()}
 
 
+def cmd_plan(args) -> dict | str:
+    """Predicted memory, RAM, speed, time, disk and a verdict for a preset on a GPU (issue 23)."""
+    from labkit.train.planner import plan
+    from labkit.train.planner.verdict import render
+
+    result = plan(load_config(args.preset, args.overrides), args.gpu, args.run)
+    return result if args.json else render(result)
+
+
 def _stage(module: str, function: str, extra: Callable = lambda args: {}) -> Callable:
     """Run a stage function ``function(config, run, **extra(args))`` from ``labkit.<module>``."""
     def command(args):
@@ -278,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
             stage.set_defaults(func=_stage(module, function, lambda a: {
                 "share": a.share, "port": a.port, "tools": a.tools, "docs": a.docs, "web_search": a.web_search,
                 "compare": a.compare}))
+    plan = _stage_parser(sub, "plan", "will it fit? predicted GPU memory, RAM, tokens/s, time, disk and what to "
+                                      "change, before training")
+    plan.add_argument("--gpu", help="T4, L4, A10G, A100-40GB, A100-80GB, H100, H200 or cpu (default: the device "
+                                    "present)")
+    plan.set_defaults(func=cmd_plan)
     _add_report_commands(sub)
     return parser
 
