@@ -24,7 +24,7 @@ from labkit.export import parity, to_gguf
 from labkit.export.errors import ExportError, ParityFailed
 from labkit.export.merge import DEFAULT_SHARD_BYTES, merge_adapter
 from labkit.export.resources import check_resources
-from labkit.runs import atomic_write_json, atomic_write_text
+from labkit.runs import MissingInput, atomic_write_json, atomic_write_text
 
 REPORT = "export_report.json"
 DEFAULT_FORMATS = ("f16", "q8_0")
@@ -271,7 +271,7 @@ def run_export(cfg, run) -> dict:
 
     adapter = run.path("adapter")
     if not (adapter / "adapter_config.json").exists():
-        raise FileNotFoundError(f"run {run.name!r} has no trained adapter ({adapter} is missing): run notebook 02 "
+        raise MissingInput(f"run {run.name!r} has no trained adapter ({adapter} is missing): run notebook 02 "
                                 f"or `labkit train --run {run.name}` first")
     formats = [*DEFAULT_FORMATS, "q4_k_m"]  # q4_k_m is skipped, and said so, without llama-cpp-python
     try:
