@@ -106,6 +106,16 @@ def check_4bit(model_cfg: ModelConfig, device: str) -> None:
         raise ConfigError('model.load_in_4bit=true needs bitsandbytes: pip install "labkit[gpu]"')
 
 
+def four_bit_config(dtype: str):
+    """QLoRA's quantisation of the base weights: bitsandbytes nf4 with double quantisation, computing in ``dtype``
+    (what Unsloth's ``load_in_4bit`` uses too). The export loads the trained model the same way (export/qlora.py)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=getattr(torch, dtype))
+
+
 def load_for_training(cfg: Config, *, verbose: bool = True) -> LoadedModel:
     """The base model with a fresh LoRA adapter and its tokenizer, on the configured device."""
     device = pick_device(cfg.model.device)
@@ -141,11 +151,7 @@ def _load_transformers(cfg: Config, device: str, dtype: str):
     path = resolve(cfg.model.name)
     kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
     if cfg.model.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=getattr(torch, dtype))
+        kwargs["quantization_config"] = four_bit_config(dtype)
         # The current GPU: under `accelerate launch` labkit.distributed.setup has made it cuda:LOCAL_RANK.
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     try:
