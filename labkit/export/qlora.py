@@ -66,6 +66,9 @@ def as_trained_reference(base_dir: Path, adapter_dir: Path, inputs: parity.Parit
     reference = parity.reference_run(parity.hf_logits(model), inputs, decode, parity.hf_greedy(model))
     del model
     gc.collect()
+    import torch
+
+    torch.cuda.empty_cache()  # the GPU memory goes back before the 16-bit models load
     return reference
 
 

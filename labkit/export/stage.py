@@ -110,7 +110,8 @@ def _reference_for_merged(base_dir, adapter_dir, merged_dir, inputs, dtype, deco
     (``qlora_dtype``: its model.dtype, ``auto`` as in training) also base + adapter vs the 4-bit trained model."""
     as_trained = None
     if qlora_dtype:
-        _say("computing the 4-bit trained model's outputs (the model as QLoRA trained it)", show)
+        if qlora.unavailable_reason() is None:
+            _say("computing the 4-bit trained model's outputs (the model as QLoRA trained it)", show)
         as_trained = qlora.as_trained_reference(base_dir, adapter_dir, inputs, qlora_dtype, decode)
     _say("computing base + adapter outputs (the trained model)", show)
     trained = _load_adapter_model(base_dir, adapter_dir, dtype)
