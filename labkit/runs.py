@@ -158,7 +158,7 @@ class Run:
     def existing(cls, name: str, root: Path | None = None) -> "Run":
         run = cls(name, (root or runs_root()) / name)
         if not (run.dir / "config.json").exists():
-            raise FileNotFoundError(f"no run {name!r} under {run.dir.parent}: run notebook 01 or "
+            raise MissingInput(f"no run {name!r} under {run.dir.parent}: run notebook 01 or "
                                     f"`labkit prepare --run {name}` first")
         return run
 
