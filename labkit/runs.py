@@ -115,7 +115,6 @@ class StageInput:
 STAGE_INPUTS = {
     "prepared": StageInput("data/train.jsonl", "prepared data", "01_data_prep", "labkit prepare"),
     "adapter": StageInput("adapter/adapter_config.json", "trained adapter", "02_sft_training", "labkit train"),
-    "evaluation": StageInput("eval/summary.json", "evaluation summary", "04_evaluation", "labkit eval"),
 }
 
 

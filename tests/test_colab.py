@@ -3,6 +3,7 @@ unless the user opts out; a notebook whose inputs are missing stops with one lin
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -131,3 +132,18 @@ def test_stage_errors_for_missing_inputs_are_missing_inputs(tmp_path):
 def test_an_unknown_input_name_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown stage input 'data'.*prepared"):
         start("smoke", "r", needs=["data"])
+
+
+def test_labkit_notebooks_gives_its_kernels_the_run_folder(colab, monkeypatch):
+    """`labkit notebooks` on Colab: its kernels open the same run and do not try to mount Drive themselves."""
+    import papermill
+
+    from labkit.nbrun import run_notebooks
+    from labkit.runs import runs_root
+
+    seen = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *args, **kwargs: seen.append(str(runs_root())))
+    run = Run.open("cli", root=colab / "elsewhere")
+    run_notebooks("smoke", run, only=["01"], progress=False)
+    assert seen == [str(colab / "elsewhere")]
+    assert "LABKIT_RUNS" not in os.environ  # restored

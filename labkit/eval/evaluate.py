@@ -156,7 +156,7 @@ def load_summary(run: Run) -> dict:
     path = eval_dir(run) / "summary.json"
     if not path.exists():
         raise MissingInput(f"{path} is missing: run the evaluation (notebook 04 or `labkit eval --run "
-                                f"{run.name}`) first")
+                           f"{run.name}`) first")
     return read_json(path)
 
 

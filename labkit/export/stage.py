@@ -293,7 +293,7 @@ def run_export(cfg, run) -> dict:
     adapter = run.path("adapter")
     if not (adapter / "adapter_config.json").exists():
         raise MissingInput(f"run {run.name!r} has no trained adapter ({adapter} is missing): run notebook 02 "
-                                f"or `labkit train --run {run.name}` first")
+                           f"or `labkit train --run {run.name}` first")
     formats = [*DEFAULT_FORMATS, "q4_k_m"]  # q4_k_m is skipped, and said so, without llama-cpp-python
     try:
         report = export_model(resolve(cfg.model.name), adapter, run.path("export"), formats=formats,

@@ -7,7 +7,7 @@
   CPU / MPS. The choice and its reason are printed.
 - 4-bit QLoRA (bitsandbytes nf4, double quantisation, compute in the chosen dtype) needs CUDA.
 
-The chosen path is printed in one line, e.g. ``labkit: transformers + PEFT, fp32, cpu``.
+The chosen path is printed in one line, e.g. ``labkit: transformers + PEFT, fp32 (auto: cpu trains in fp32), cpu``.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def choose_backend(model_cfg: ModelConfig, device: str) -> str:
 
 
 def choose_dtype(requested: str, device: str) -> tuple[str, str]:
-    """The compute dtype name for ``model.dtype`` on ``device``, and the reason, e.g.
-    ``("float16", "Tesla T4 has no native bf16 (compute capability 7.5 < 8.0): fp16 with loss scaling")``."""
+    """The compute dtype name for ``model.dtype`` on ``device``, and the reason, e.g. ``("float16", "auto: Tesla T4
+    has no native bf16 (compute capability 7.5 < 8.0), so fp16 with dynamic loss scaling")``."""
     import torch
 
     if requested != "auto":
@@ -107,8 +107,9 @@ def check_4bit(model_cfg: ModelConfig, device: str) -> None:
 
 
 def four_bit_config(dtype: str):
-    """QLoRA's quantisation of the base weights: bitsandbytes nf4 with double quantisation, computing in ``dtype``
-    (what Unsloth's ``load_in_4bit`` uses too). The export loads the trained model the same way (export/qlora.py)."""
+    """QLoRA's quantisation of the base weights: bitsandbytes nf4 with double quantisation, computing in ``dtype``.
+    The export rebuilds the trained 4-bit model with it (export/qlora.py). Unsloth's ``load_in_4bit`` quantises a
+    16-bit checkpoint the same way as far as we read its loader, but may load its own pre-quantised one instead."""
     import torch
     from transformers import BitsAndBytesConfig
 
