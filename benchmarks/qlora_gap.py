@@ -51,7 +51,7 @@ def measure(args) -> dict:
     keep = ("perplexity", "reference_perplexity", "perplexity_rel_diff", "max_abs_logit_diff", "probes",
             "probes_identical", "greedy_mismatches", "near_tie_flips", "held_out_tokens")
     return {"preset": args.preset, "overrides": overrides, "model": cfg.model.name,
-            "training": {k: summary.get(k) for k in ("backend", "dtype", "steps", "final_eval_loss", "final_train_loss")},
+            "training": {k: summary.get(k) for k in ("backend", "dtype", "steps", "final_train_loss")},
             "merge_check": {k: report["merge"]["parity"].get(k) for k in keep},
             "qlora_gap": report["merge"]["qlora_gap"], "warnings": report["warnings"],
             "seconds": round(time.time() - started, 1)}
