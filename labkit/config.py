@@ -143,7 +143,8 @@ class ModelConfig:
     backend: str = doc("'auto' uses Unsloth on CUDA when it is installed, else transformers + PEFT.", "auto",
                        choices=("auto", "unsloth", "transformers"))
     load_in_4bit: bool = doc("QLoRA: load the base weights in 4-bit nf4 (bitsandbytes, CUDA only).", False)
-    dtype: str = doc("Compute dtype; 'auto' is bf16 where the GPU supports it, fp16 on older GPUs, fp32 on CPU.",
+    dtype: str = doc("Compute dtype; 'auto' is bf16 where the GPU has it natively (compute capability >= 8.0), "
+                     "fp16 with loss scaling on older GPUs (a T4), fp32 on CPU.",
                      "auto", choices=("auto", "float32", "bfloat16", "float16"))
     device: str = doc("'auto' picks CUDA, then Apple MPS, then CPU.", "auto", choices=("auto", "cuda", "mps", "cpu"))
 

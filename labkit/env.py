@@ -6,12 +6,24 @@ import importlib.metadata
 import os
 import platform
 import random
+import sys
 
 LIBRARIES = ("labkit", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes", "unsloth")
 
 
+COLAB_MARKERS = ("COLAB_RELEASE_TAG", "COLAB_GPU", "COLAB_BACKEND_VERSION")
+
+
 def in_colab() -> bool:
-    return "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
+    """Google Colab: one of its environment variables is set, or its ``google.colab`` package is importable."""
+    if any(marker in os.environ for marker in COLAB_MARKERS) or "google.colab" in sys.modules:
+        return True
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except ImportError:  # no ``google`` package at all
+        return False
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -45,8 +57,10 @@ def device_summary() -> dict[str, object]:
                                "platform": platform.platform(), "colab": in_colab()}
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
+        capability = torch.cuda.get_device_capability(0)
+        # Native bf16 only (Ampere, 8.0, or newer): is_bf16_supported() also counts emulation, e.g. on a T4.
         info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                    gpu_count=torch.cuda.device_count(), bf16=torch.cuda.is_bf16_supported())
+                    gpu_count=torch.cuda.device_count(), capability="%d.%d" % capability, bf16=capability >= (8, 0))
     return info
 
 

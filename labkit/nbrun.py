@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+from unittest import mock
 
 from labkit.runs import Run
 
@@ -28,11 +30,20 @@ def notebook_paths(folder: Path = NOTEBOOKS_DIR, only: list[str] | None = None) 
 def run_notebooks(preset: str, run: Run, overrides: list[str] | None = None, only: list[str] | None = None,
                   progress: bool = True, timeout: int | None = None) -> list[dict]:
     """Execute each notebook in order into ``run/notebooks/``; stop at the first cell error."""
+    out_dir = run.path("notebooks")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The kernels must open this same run: they inherit LABKIT_RUNS (on Colab this also keeps their first cell from
+    # mounting Google Drive, which a kernel without Colab's front end cannot do).
+    with mock.patch.dict(os.environ, LABKIT_RUNS=str(run.dir.parent)):  # restored afterwards
+        results = _execute_all(preset, run, overrides, only, progress, timeout, out_dir)
+    run.record("notebooks", results)
+    return results
+
+
+def _execute_all(preset, run, overrides, only, progress, timeout, out_dir) -> list[dict]:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    out_dir = run.path("notebooks")
-    out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for path in notebook_paths(only=only):
         target = out_dir / path.name
@@ -49,5 +60,4 @@ def run_notebooks(preset: str, run: Run, overrides: list[str] | None = None, onl
         seconds = round(time.time() - started, 1)
         print(f"labkit: {path.name} done in {seconds} s", flush=True)
         results.append({"notebook": path.name, "output": str(target), "seconds": seconds})
-    run.record("notebooks", results)
     return results

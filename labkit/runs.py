@@ -92,6 +92,49 @@ def append_jsonl(path: Path, row: dict) -> None:
         handle.write(json.dumps(row, default=str) + "\n")
 
 
+class MissingInput(FileNotFoundError):
+    """A stage's input is not in the run folder; the message names the notebook or command that makes it and the
+    path labkit looked at. In a notebook it shows as that one line instead of a traceback (IPython calls
+    ``_render_traceback_``), and the CLI prints it as one line too."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+@dataclass(frozen=True)
+class StageInput:
+    """A file one stage writes into the run folder and a later one reads."""
+
+    file: str       # relative to the run folder
+    what: str
+    notebook: str   # the notebook that writes it
+    command: str    # the command that writes it
+
+
+# What each notebook of the series needs from an earlier one (labkit.notebook.start(..., needs=...) checks them).
+STAGE_INPUTS = {
+    "prepared": StageInput("data/train.jsonl", "prepared data", "01_data_prep", "labkit prepare"),
+    "adapter": StageInput("adapter/adapter_config.json", "trained adapter", "02_sft_training", "labkit train"),
+}
+
+
+def check_inputs(run_dir: Path, needs: Iterable[str], preset: str | None = None) -> None:
+    """Raise :class:`MissingInput` naming the first input of ``needs`` (keys of ``STAGE_INPUTS``) that is missing."""
+    for key in needs:
+        if key not in STAGE_INPUTS:
+            raise ValueError(f"unknown stage input {key!r}: use one of {', '.join(STAGE_INPUTS)}")
+        item = STAGE_INPUTS[key]
+        path = run_dir / item.file
+        if path.exists():
+            continue
+        others = sorted(q.parent.name for q in run_dir.parent.glob("*/config.json") if q.parent != run_dir)
+        where = f"runs there: {', '.join(others)}" if others else "no runs there"
+        command = f"`{item.command}{f' --preset {preset}' if preset else ''} --run {run_dir.name}`"
+        raise MissingInput(f"run {run_dir.name!r} has no {item.what}: {path} is missing ({where}). Run notebook "
+                           f"{item.notebook} (or {command}) first with the same RUN and runs folder "
+                           f"(LABKIT_RUNS={run_dir.parent}).")
+
+
 @dataclass
 class Run:
     """A run folder. Stages call :meth:`path` for their outputs and :meth:`record` for JSON results."""
@@ -114,7 +157,7 @@ class Run:
     def existing(cls, name: str, root: Path | None = None) -> "Run":
         run = cls(name, (root or runs_root()) / name)
         if not (run.dir / "config.json").exists():
-            raise FileNotFoundError(f"no run {name!r} under {run.dir.parent}: run notebook 01 or "
+            raise MissingInput(f"no run {name!r} under {run.dir.parent}: run notebook 01 or "
                                     f"`labkit prepare --run {name}` first")
         return run
 

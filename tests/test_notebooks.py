@@ -16,7 +16,7 @@ def test_every_notebook_starts_with_a_parameters_cell_then_the_start_cell():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert "parameters" in code[0].metadata.get("tags", []), path.name
         assert "PRESET" in code[0].source and "RUN" in code[0].source and "OVERRIDES" in code[0].source
-        assert "start(PRESET, RUN, OVERRIDES)" in code[1].source, path.name
+        assert "start(PRESET, RUN, OVERRIDES" in code[1].source, path.name
 
 
 def test_papermill_sees_every_parameter():

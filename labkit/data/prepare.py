@@ -22,14 +22,14 @@ from labkit.data.split import split_rows
 from labkit.data.standardise import resolve_schema, short_name, standardise_row
 from labkit.templates import ensure_chat_template
 from labkit.data.validate import check_rows
-from labkit.runs import Run, atomic_write_json, read_json, read_jsonl, write_jsonl
+from labkit.runs import MissingInput, Run, atomic_write_json, read_json, read_jsonl, write_jsonl
 
 SPLITS = ("train", "validation", "test")
 ROW_FIELDS = ("id", "category", "source", "messages", "reference")
 DATA_DIR = "data"
 
 
-class PreparedDataMissing(FileNotFoundError):
+class PreparedDataMissing(MissingInput):
     """The run has no prepared data yet."""
 
 

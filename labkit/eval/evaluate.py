@@ -30,7 +30,7 @@ from labkit.infer.modelload import adapter_path, load_eval_model, load_eval_toke
 from labkit.eval.scoring import display_reference, score_category
 from labkit.eval.tables import best_worst, summary_table
 from labkit.eval.verdicts import verdict
-from labkit.runs import Run, atomic_write_json, read_json, read_jsonl, write_jsonl
+from labkit.runs import MissingInput, Run, atomic_write_json, read_json, read_jsonl, write_jsonl
 
 __all__ = ["run_evaluation", "evaluate_model", "summary_table", "examples", "verdict", "load_summary",
            "load_records", "score_mc_file"]
@@ -155,8 +155,8 @@ def load_records(run: Run, tag: str) -> dict[str, list[dict]]:
 def load_summary(run: Run) -> dict:
     path = eval_dir(run) / "summary.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run the evaluation (notebook 04 or `labkit eval --run "
-                                f"{run.name}`) first")
+        raise MissingInput(f"{path} is missing: run the evaluation (notebook 04 or `labkit eval --run "
+                           f"{run.name}`) first")
     return read_json(path)
 
 

@@ -46,8 +46,12 @@ FALLBACK_HELD_OUT = (
 # almost exact (1e-4); q8_0 reached a max |logit diff| of 1.38 with a flip at a gap of 0.27 while the perplexity
 # moved 0.16%. q4_k_m's margin is an estimate (not measured here: it needs llama.cpp). A corrupted file is caught
 # by the perplexity tolerance and by confident tokens (gap above the margin) that change.
-PPL_TOLERANCE = {"merged": 0.01, "f16": 0.01, "bf16": 0.01, "f32": 0.01, "q8_0": 0.03, "q4_k_m": 0.10}
-TIE_MARGIN = {"merged": 0.25, "f16": 0.05, "bf16": 0.05, "f32": 0.01, "q8_0": 0.5, "q4_k_m": 1.5}
+# "qlora_gap" (export/qlora.py) is not a pass/fail check but the size of the 4-bit-to-16-bit gap above which the
+# export warns. PROVISIONAL, not yet measured: 5% perplexity and a 1.0-logit margin, to be replaced by the gap
+# measured on a GPU (the stand-in QLoRA run's `labkit export`, which reports merge.qlora_gap) with a margin over it.
+PPL_TOLERANCE = {"merged": 0.01, "f16": 0.01, "bf16": 0.01, "f32": 0.01, "q8_0": 0.03, "q4_k_m": 0.10,
+                 "qlora_gap": 0.05}
+TIE_MARGIN = {"merged": 0.25, "f16": 0.05, "bf16": 0.05, "f32": 0.01, "q8_0": 0.5, "q4_k_m": 1.5, "qlora_gap": 1.0}
 
 
 @dataclass

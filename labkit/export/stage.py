@@ -12,7 +12,8 @@ Layout of ``run/export/``::
 
 The chain of checks proves that what was written computes what was trained: the merged model against base +
 adapter (PEFT, unmerged), then every GGUF, read back by transformers' GGUF loader (and by llama.cpp when
-``llama-cpp-python`` is installed), against the merged model.
+``llama-cpp-python`` is installed), against the merged model. After QLoRA the report also gives the gap between
+the 16-bit base + adapter and the 4-bit model that was trained, as its own number (``export/qlora.py`` says why).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ import shutil
 import time
 from pathlib import Path
 
-from labkit.export import parity, to_gguf
+from labkit.export import parity, qlora, to_gguf
 from labkit.export.card import write_cards
 from labkit.export.errors import ExportError, ParityFailed
 from labkit.export.merge import DEFAULT_SHARD_BYTES, merge_adapter
 from labkit.export.modelfile import write_modelfiles
 from labkit.export.resources import check_resources
-from labkit.runs import atomic_write_json, atomic_write_text
+from labkit.runs import MissingInput, atomic_write_json, atomic_write_text
 
 REPORT = "export_report.json"
 DEFAULT_FORMATS = ("f16", "q8_0")
@@ -107,11 +108,21 @@ def gguf_file_checks(path: Path, tokenizer) -> dict:
 
 # ------------------------------------------------------------------ the export
 
-def _reference_for_merged(base_dir, adapter_dir, merged_dir, inputs, dtype, decode, show) -> tuple[dict, object]:
-    """Merged vs base + adapter, then the merged model's own reference outputs for the GGUF checks."""
+def _reference_for_merged(base_dir, adapter_dir, merged_dir, inputs, dtype, decode, show,
+                          qlora_dtype: str | None = None) -> tuple[dict, object, dict | None]:
+    """Merged vs base + adapter, then the merged model's own reference outputs for the GGUF checks; after QLoRA
+    (``qlora_dtype``: its model.dtype, ``auto`` as in training) also base + adapter vs the 4-bit trained model."""
+    as_trained = None
+    if qlora_dtype:
+        if qlora.unavailable_reason() is None:
+            _say("computing the 4-bit trained model's outputs (the model as QLoRA trained it)", show)
+        as_trained = qlora.as_trained_reference(base_dir, adapter_dir, inputs, qlora_dtype, decode)
     _say("computing base + adapter outputs (the trained model)", show)
     trained = _load_adapter_model(base_dir, adapter_dir, dtype)
     trained_ref = parity.reference_run(parity.hf_logits(trained), inputs, decode, parity.hf_greedy(trained))
+    gap = qlora.measure_gap(as_trained, parity.hf_logits(trained), inputs) if qlora_dtype else None
+    if gap is not None:
+        _say(qlora.gap_line(gap), show)
     del trained
     gc.collect()
     _say("checking the merged model against it", show)
@@ -123,7 +134,7 @@ def _reference_for_merged(base_dir, adapter_dir, merged_dir, inputs, dtype, deco
     merged_ref = parity.reference_run(parity.hf_logits(merged), inputs, decode, parity.hf_greedy(merged))
     del merged
     gc.collect()
-    return result, merged_ref
+    return result, merged_ref, gap
 
 
 def _check_gguf(path: Path, outtype: str, reference, inputs, tokenizer, dtype: str, show: bool) -> dict:
@@ -193,8 +204,13 @@ def _failure_reason(checks: dict) -> str:
 def export_model(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path, *,
                  formats: tuple[str, ...] | list[str] = DEFAULT_FORMATS, dtype: str = "bfloat16",
                  held_out: list | None = None, max_new_tokens: int = 16,
-                 max_shard_bytes: int = DEFAULT_SHARD_BYTES, show_progress: bool = True) -> dict:
+                 max_shard_bytes: int = DEFAULT_SHARD_BYTES, show_progress: bool = True,
+                 qlora_dtype: str | None = None) -> dict:
     """Export ``base + adapter`` into ``out_dir`` and check every output; returns (and saves) the report.
+
+    ``qlora_dtype``: for an adapter trained by QLoRA, the run's model.dtype (``auto`` as in training); the report gets
+    ``merge.qlora_gap`` (the 4-bit-to-16-bit gap, see ``labkit.export.qlora``) and, when it is unusually large,
+    a warning in ``warnings``.
 
     Raises :class:`ParityFailed` after saving the report when any check fails; the files stay, each failed one
     with a ``.FAILED`` note beside it.
@@ -217,8 +233,13 @@ def export_model(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | P
                                     max_shard_bytes=max_shard_bytes, progress=show_progress)
     tokenizer = AutoTokenizer.from_pretrained(out_dir / "merged")
     inputs = parity.build_inputs(tokenizer, held_out, max_new_tokens=max_new_tokens)
-    report["merge"]["parity"], reference = _reference_for_merged(
-        base_dir, adapter_dir, out_dir / "merged", inputs, parity_dtype, tokenizer.decode, show_progress)
+    report["merge"]["parity"], reference, gap = _reference_for_merged(
+        base_dir, adapter_dir, out_dir / "merged", inputs, parity_dtype, tokenizer.decode, show_progress, qlora_dtype)
+    if gap is not None:
+        report["merge"][qlora.GAP] = gap
+    report["warnings"] = [gap["warning"]] if gap and "warning" in gap else []
+    for warning in report["warnings"]:
+        _say(f"WARNING: {warning}", show_progress)
     report["reference_continuations"] = reference.texts
     if report["merge"]["parity"]["passed"]:
         for outtype in runnable:
@@ -280,12 +301,12 @@ def run_export(cfg, run) -> dict:
 
     adapter = run.path("adapter")
     if not (adapter / "adapter_config.json").exists():
-        raise FileNotFoundError(f"run {run.name!r} has no trained adapter ({adapter} is missing): run notebook 02 "
-                                f"or `labkit train --run {run.name}` first")
+        raise MissingInput(f"run {run.name!r} has no trained adapter ({adapter} is missing): run notebook 02 "
+                           f"or `labkit train --run {run.name}` first")
     formats = [*DEFAULT_FORMATS, "q4_k_m"]  # q4_k_m is skipped, and said so, without llama-cpp-python
     try:
         report = export_model(resolve(cfg.model.name), adapter, run.path("export"), formats=formats,
-                              held_out=_held_out(run))
+                              held_out=_held_out(run), qlora_dtype=cfg.model.dtype if cfg.model.load_in_4bit else None)
     except ParityFailed:
         run.record("export", {**_saved_report(run), "passed": False})
         raise

@@ -10,10 +10,10 @@ from typing import Any
 
 from labkit.config import Config
 from labkit.infer.modelload import adapter_path, load_eval_model, load_eval_tokenizer
-from labkit.runs import Run
+from labkit.runs import MissingInput, Run
 
 
-class AdapterMissing(FileNotFoundError):
+class AdapterMissing(MissingInput):
     """The run has no trained adapter yet; the message says how to get one."""
 
 

@@ -2,10 +2,12 @@
 
 - backend: ``auto`` uses Unsloth on CUDA when it is installed; ``unsloth`` insists on it; ``transformers``
   always takes the plain transformers + PEFT path (the only one on CPU / MPS).
-- dtype: ``auto`` is bf16 where the GPU supports it, fp16 otherwise (a T4), fp32 on CPU / MPS.
+- dtype: ``auto`` is bf16 where the GPU computes it natively (compute capability 8.0 or newer: A100, L4, H100),
+  fp16 otherwise (a T4 is 7.5), trained with the Trainer's dynamic loss scaling (``fp16=True``), and fp32 on
+  CPU / MPS. The choice and its reason are printed.
 - 4-bit QLoRA (bitsandbytes nf4, double quantisation, compute in the chosen dtype) needs CUDA.
 
-The chosen path is printed in one line, e.g. ``labkit: transformers + PEFT, fp32, cpu``.
+The chosen path is printed in one line, e.g. ``labkit: transformers + PEFT, fp32 (auto: cpu trains in fp32), cpu``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from labkit.env import pick_device
 from labkit.train.lora import TrainableParams, apply_lora, count_trainable, resolve_target_modules
 
 DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+# bf16 tensor-core arithmetic arrived with Ampere (compute capability 8.0). Older GPUs (a T4 is 7.5) run bf16 only
+# through emulation, which ``torch.cuda.is_bf16_supported()`` counts as support by default: labkit asks for 8.0.
+BF16_MIN_CAPABILITY = (8, 0)
 
 
 @dataclass
@@ -30,11 +35,13 @@ class LoadedModel:
     device: str
     load_in_4bit: bool
     params: TrainableParams
+    dtype_reason: str = ""
 
     def describe(self) -> str:
         backend = "Unsloth" if self.backend == "unsloth" else "transformers + PEFT"
         quant = ", 4-bit nf4 (QLoRA)" if self.load_in_4bit else ""
-        return f"labkit: {backend}, {DTYPE_NAMES[self.dtype]}{quant}, {self.device}"
+        why = f" ({self.dtype_reason})" if self.dtype_reason else ""
+        return f"labkit: {backend}, {DTYPE_NAMES[self.dtype]}{why}{quant}, {self.device}"
 
 
 def unsloth_available() -> bool:
@@ -55,17 +62,38 @@ def choose_backend(model_cfg: ModelConfig, device: str) -> str:
     return "unsloth" if device == "cuda" and unsloth_available() else "transformers"
 
 
-def resolve_dtype(requested: str, device: str) -> str:
-    """The compute dtype name for ``model.dtype`` on ``device``."""
+def choose_dtype(requested: str, device: str) -> tuple[str, str]:
+    """The compute dtype name for ``model.dtype`` on ``device``, and the reason, e.g. ``("float16", "auto: Tesla T4
+    has no native bf16 (compute capability 7.5 < 8.0), so fp16 with dynamic loss scaling")``."""
     import torch
 
     if requested != "auto":
         if device == "cpu" and requested == "float16":
             raise ConfigError("model.dtype=float16 cannot train on the CPU; use model.dtype=auto or float32")
-        return requested
+        why = "model.dtype"
+        if device == "cuda" and requested == "bfloat16" and not native_bf16():
+            why += ", emulated on this GPU (slow): model.dtype=auto picks fp16 here"
+        return requested, why
     if device != "cuda":
-        return "float32"
-    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        return "float32", f"auto: {device} trains in fp32"
+    major, minor = torch.cuda.get_device_capability()
+    gpu = torch.cuda.get_device_name()
+    if native_bf16():
+        return "bfloat16", f"auto: {gpu} computes bf16 natively (compute capability {major}.{minor} >= 8.0)"
+    return "float16", (f"auto: {gpu} has no native bf16 (compute capability {major}.{minor} < 8.0), so fp16 with "
+                       "dynamic loss scaling")
+
+
+def native_bf16() -> bool:
+    """Does the current CUDA GPU compute bf16 in hardware (not through emulation)?"""
+    import torch
+
+    return torch.cuda.get_device_capability() >= BF16_MIN_CAPABILITY
+
+
+def resolve_dtype(requested: str, device: str) -> str:
+    """The compute dtype name for ``model.dtype`` on ``device`` (see :func:`choose_dtype` for the reason)."""
+    return choose_dtype(requested, device)[0]
 
 
 def check_4bit(model_cfg: ModelConfig, device: str) -> None:
@@ -78,15 +106,27 @@ def check_4bit(model_cfg: ModelConfig, device: str) -> None:
         raise ConfigError('model.load_in_4bit=true needs bitsandbytes: pip install "labkit[gpu]"')
 
 
+def four_bit_config(dtype: str):
+    """QLoRA's quantisation of the base weights: bitsandbytes nf4 with double quantisation, computing in ``dtype``.
+    The export rebuilds the trained 4-bit model with it (export/qlora.py). Unsloth's ``load_in_4bit`` quantises a
+    16-bit checkpoint the same way as far as we read its loader, but may load its own pre-quantised one instead."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=getattr(torch, dtype))
+
+
 def load_for_training(cfg: Config, *, verbose: bool = True) -> LoadedModel:
     """The base model with a fresh LoRA adapter and its tokenizer, on the configured device."""
     device = pick_device(cfg.model.device)
     check_4bit(cfg.model, device)
     backend = choose_backend(cfg.model, device)
-    dtype = resolve_dtype(cfg.model.dtype, device)
+    dtype, why = choose_dtype(cfg.model.dtype, device)
     loader = _load_unsloth if backend == "unsloth" else _load_transformers
     model, tokenizer = loader(cfg, device, dtype)
-    loaded = LoadedModel(model, tokenizer, backend, dtype, device, cfg.model.load_in_4bit, count_trainable(model))
+    loaded = LoadedModel(model, tokenizer, backend, dtype, device, cfg.model.load_in_4bit, count_trainable(model),
+                         why)
     if verbose:
         print(loaded.describe())
         print(f"labkit: {loaded.params}")
@@ -112,11 +152,7 @@ def _load_transformers(cfg: Config, device: str, dtype: str):
     path = resolve(cfg.model.name)
     kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
     if cfg.model.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=getattr(torch, dtype))
+        kwargs["quantization_config"] = four_bit_config(dtype)
         # The current GPU: under `accelerate launch` labkit.distributed.setup has made it cuda:LOCAL_RANK.
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     try:
