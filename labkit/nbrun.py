@@ -28,13 +28,23 @@ def notebook_paths(folder: Path = NOTEBOOKS_DIR, only: list[str] | None = None) 
 def run_notebooks(preset: str, run: Run, overrides: list[str] | None = None, only: list[str] | None = None,
                   progress: bool = True, timeout: int | None = None) -> list[dict]:
     """Execute each notebook in order into ``run/notebooks/``; stop at the first cell error."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
+    from labkit.train_guard import interrupt_children_on_stop
 
     out_dir = run.path("notebooks")
     out_dir.mkdir(parents=True, exist_ok=True)
+    with interrupt_children_on_stop():  # a Ctrl-C / SIGTERM reaches the kernel: training saves, then stops
+        results = _execute(notebook_paths(only=only), preset, run, overrides, out_dir, progress, timeout)
+    run.record("notebooks", results)
+    return results
+
+
+def _execute(paths: list[Path], preset: str, run: Run, overrides: list[str] | None, out_dir: Path, progress: bool,
+             timeout: int | None) -> list[dict]:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
     results = []
-    for path in notebook_paths(only=only):
+    for path in paths:
         target = out_dir / path.name
         print(f"labkit: executing {path.name} (preset {preset}, run {run.name}) -> {target}", flush=True)
         started = time.time()
@@ -49,5 +59,4 @@ def run_notebooks(preset: str, run: Run, overrides: list[str] | None = None, onl
         seconds = round(time.time() - started, 1)
         print(f"labkit: {path.name} done in {seconds} s", flush=True)
         results.append({"notebook": path.name, "output": str(target), "seconds": seconds})
-    run.record("notebooks", results)
     return results
