@@ -305,3 +305,47 @@ def test_bad_requests_fail_before_any_model_is_loaded(monkeypatch, capsys):
     # an unknown setting, from the command line
     assert main(["train", "--preset", "smoke", "--run", "checks", "--set", "train.lrr=1"]) == 2
     assert "unknown setting 'train.lrr'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ under accelerate launch
+
+def _rank(launcher: subprocess.Popen, rank: int):
+    import psutil
+
+    for process in psutil.Process(launcher.pid).children(recursive=True):
+        try:
+            if process.environ().get("RANK") == str(rank) and "labkit.cli" in " ".join(process.cmdline()):
+                return process
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no process of rank {rank} under the launcher")
+
+
+def test_under_accelerate_launch_a_signal_to_one_process_stops_every_process_at_the_same_step():
+    """A preemption may reach one process first: both must save the same step (each writes its RNG state into
+    the one checkpoint), else the job would hang at the next all-reduce or resume from a mixed checkpoint."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    steps = {"train.max_steps": 200, "train.save_steps": 0, "train.batch_size": 2}
+    _, run = prepared_run("ddp-stop", steps, n_train=96, n_val=4)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+              str(REPO / "labkit" / "accelerate" / "ddp.yaml"), "--num_processes", "2", "--main_process_port",
+              str(port), *_command(run, steps)[1:]]
+    launcher = subprocess.Popen(launch, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    try:
+        _wait_for(lambda: len(_steps(run)) >= 2, launcher)
+        _rank(launcher, 1).send_signal(signal.SIGTERM)
+        out, err = launcher.communicate(timeout=600)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    stopped = _steps(run)[-1]
+    assert stopped < 200, "the run finished before the signal"
+    checkpoints = sorted(p.name for p in run.path("checkpoints").glob("checkpoint-*"))
+    assert checkpoints == [f"checkpoint-{stopped}"], (checkpoints, err[-3000:])
+    saved = run.path("checkpoints", checkpoints[0])
+    assert (saved / MARKER).exists() and (saved / "rng_state_0.pth").exists() and (saved / "rng_state_1.pth").exists()
+    assert f"stopped by SIGTERM after step {stopped}" in err
+    assert "accelerate launch [the same launch options] -m labkit.cli train --preset smoke" in err
