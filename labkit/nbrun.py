@@ -54,8 +54,10 @@ def _execute(paths: list[Path], preset: str, run: Run, overrides: list[str] | No
                                 kernel_name="python3", progress_bar=progress, cwd=str(path.parent),
                                 execution_timeout=timeout)
         except PapermillExecutionError as err:
+            again = ("\nRunning the same command again continues the training from that checkpoint"
+                     if err.ename == "TrainingStopped" else "")
             raise NotebookFailed(f"{path.name}: cell {err.exec_count} failed with {err.ename}: {err.evalue}\n"
-                                 f"The executed notebook with the error is at {target}") from None
+                                 f"The executed notebook with the error is at {target}{again}") from None
         seconds = round(time.time() - started, 1)
         print(f"labkit: {path.name} done in {seconds} s", flush=True)
         results.append({"notebook": path.name, "output": str(target), "seconds": seconds})

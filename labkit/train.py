@@ -275,12 +275,11 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
 def run_training(cfg: Config, run: Run, *, resume: bool | str = False, command: str | None = None) -> dict:
     """Train a LoRA adapter on ``run``'s prepared data; returns (and records) the training summary.
 
-    ``resume=True`` continues from the latest complete checkpoint under ``run/checkpoints`` (or starts fresh when
-    there is none) and returns the recorded summary of a finished run without training it again; a path resumes
-    from that checkpoint; ``False`` starts over, removing the earlier checkpoints, logs and adapter. The HF
-    Trainer restores the optimizer, scheduler, RNG states and skips the batches already seen, so a resumed run
-    repeats no step and skips none. One trainer per run folder (a lock file); SIGTERM / SIGINT save a checkpoint
-    and stop (labkit.train_guard). ``command`` is what continues the run, for the stop message (the CLI's own).
+    ``resume=True`` continues from the latest complete checkpoint (or starts fresh when there is none) and returns
+    a finished run's summary without training again; a path resumes from that checkpoint; ``False`` starts over
+    (labkit.train_resume). The HF Trainer restores optimizer, scheduler and RNG states and skips the batches
+    already seen: a resumed run repeats no step and skips none. One trainer per run folder; SIGTERM / SIGINT save
+    a checkpoint and stop (labkit.train_guard); ``command`` (the CLI's) is named as the way to continue.
     """
     from labkit.env import pick_device
     from labkit.train_guard import run_lock
@@ -297,9 +296,6 @@ def _run_locked(cfg: Config, run: Run, resume: bool | str, command: str | None, 
     checkpoint = resume_from(run, resume)
     finished = check_ready(run, cfg, checkpoint, resuming=resume is True)  # settings checked before any load
     if finished is not None:
-        print(f"labkit: run {run.name!r} is already trained ({finished.get('steps')} steps, adapter in "
-              f"{run.path(ADAPTER)}); not training it again. To train it over from step 0: --restart on the "
-              "command line; run_training(cfg, run, resume=False) in Python")
         return finished
     print(f"labkit: resuming from {checkpoint}" if checkpoint else f"labkit: training run {run.name!r} from step 0")
     train_split, val_split = load_split(run, "train"), load_split(run, "validation")  # missing data: before a load

@@ -104,4 +104,8 @@ def check_ready(run: Run, cfg: Config, checkpoint: Path | None, resuming: bool) 
     finished = finished_summary(run) if resuming else None
     if checkpoint is not None or finished is not None:
         check_resumable(run, cfg)
+    if finished is not None:
+        print(f"labkit: run {run.name!r} is already trained ({finished.get('steps')} steps, adapter in "
+              f"{run.path(ADAPTER)}); not training it again. To train it over from step 0: --restart on the "
+              "command line, run_training(cfg, run, resume=False) in Python")
     return finished

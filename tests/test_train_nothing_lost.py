@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -349,3 +350,39 @@ def test_under_accelerate_launch_a_signal_to_one_process_stops_every_process_at_
     assert (saved / MARKER).exists() and (saved / "rng_state_0.pth").exists() and (saved / "rng_state_1.pth").exists()
     assert f"stopped by SIGTERM after step {stopped}" in err
     assert "accelerate launch [the same launch options] -m labkit.cli train --preset smoke" in err
+
+
+# ------------------------------------------------------------------ labkit notebooks
+
+def test_notebooks_restart_removes_the_earlier_training_and_says_so(monkeypatch, capsys):
+    import labkit.nbrun as nbrun
+    from labkit.cli import main
+
+    _, run = prepared_run("nb", STEPS)
+    for name in ("checkpoint-2", "checkpoint-4"):
+        run.path("checkpoints", name).mkdir(parents=True)
+    run.path("adapter").mkdir()
+    executed = []
+    monkeypatch.setattr(nbrun, "run_notebooks", lambda *args, **kwargs: executed.append(args) or [])
+    assert main(["notebooks", "--preset", "smoke", "--run", "nb", "--restart"]) == 0
+    assert "starting run 'nb' over: removing checkpoints (checkpoint-2, checkpoint-4); adapter" in capsys.readouterr().out
+    assert not run.path("checkpoints").exists() and not run.path("adapter").exists() and len(executed) == 1
+    assert run.path("data", "train.jsonl").exists()  # the prepared data stays
+
+
+def test_notebooks_pass_a_stop_signal_to_the_kernel_as_sigint(tmp_path):
+    """The kernel runs in a session of its own; labkit's signal must reach it as the stop button's SIGINT."""
+    from labkit.train_guard import interrupt_children_on_stop
+
+    got = tmp_path / "got"
+    kernel = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import signal, sys, time
+        signal.signal(signal.SIGINT, lambda *a: (open({str(got)!r}, "w").write("SIGINT"), sys.exit(0)))
+        print("ready", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert kernel.stdout.readline().strip() == "ready"
+    with interrupt_children_on_stop():
+        os.kill(os.getpid(), signal.SIGTERM)  # handled: this process goes on
+        kernel.wait(timeout=30)
+    assert got.read_text() == "SIGINT"
