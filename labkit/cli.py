@@ -70,6 +70,12 @@ def cmd_notebooks(args) -> list:
     from labkit.nbrun import run_notebooks
 
     config, run = _open(args)
+    if args.restart:  # notebook 02 resumes; with no checkpoint, log or adapter left it starts from step 0
+        from labkit.train.guard import run_lock
+        from labkit.train.resume import start_fresh
+
+        with run_lock(run.dir):
+            start_fresh(run, announce=True)
     return run_notebooks(args.preset, run, args.overrides, only=args.only or None)
 
 
@@ -234,6 +240,24 @@ STAGE_COMMANDS = (
 )
 
 
+def _add_restart(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--restart", action="store_true",
+                        help="train the run over from step 0, removing its checkpoints, training log and adapter "
+                             f"(without it `labkit {command}` resumes from the latest checkpoint, and a finished "
+                             "run is not trained again)")
+
+
+def continue_command(args) -> str:
+    """The command line that continues a stopped ``labkit train`` (it resumes by default; never --restart)."""
+    import shlex
+
+    from labkit.distributed import is_distributed
+
+    words = ["--preset", args.preset, "--run", args.run, *[w for o in args.overrides for w in ("--set", o)]]
+    start = "accelerate launch [the same launch options] -m labkit.cli train" if is_distributed() else "labkit train"
+    return " ".join([start, *map(shlex.quote, words)])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     notebooks = _stage_parser(sub, "notebooks", "execute the notebook series top to bottom into the run folder")
     notebooks.add_argument("--only", action="append", help="run only these notebooks (e.g. --only 01)")
+    _add_restart(notebooks, "notebooks")
     notebooks.set_defaults(func=cmd_notebooks)
 
     generate = sub.add_parser("generate", help="answer one prompt with a model (greedy by default)")
@@ -274,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, function, help_text in STAGE_COMMANDS:
         stage = _stage_parser(sub, name, help_text)
         stage.set_defaults(func=_stage(module, function))
+        if name == "train":
+            _add_restart(stage, "train")
+            stage.set_defaults(func=_stage(module, function, lambda a: {"resume": not a.restart,
+                                                                        "command": continue_command(a)}))
         if name == "eval":
             _add_eval_file_options(stage)
         if name == "chat":
@@ -368,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (FileNotFoundError, RuntimeError, ValueError) as err:
         print(f"labkit: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
+        return getattr(err, "exit_code", 1)  # a training stopped by a signal: 128 + the signal, as a shell says
     _emit(result, getattr(args, "json", False))
     return 0
 

@@ -106,3 +106,31 @@ def globalize_token_rates(record: dict) -> dict:
         out[f"{key}_per_s"] = totals[key] / seconds
     out["world_size"] = world_size()
     return out
+
+
+def control_group():
+    """A gloo process group for small control flags (e.g. "stop now?"), or None without a launcher.
+
+    On GPUs the default group is NCCL, whose collectives run on the device: reading their result waits for every
+    queued kernel (a host sync each step). A gloo group reduces CPU tensors without touching the GPU. Every
+    process must call this at the same point (creating a group is collective)."""
+    import torch.distributed as dist
+
+    if not (is_distributed() and dist.is_available() and dist.is_initialized()):
+        return None
+    return dist.new_group(backend="gloo")
+
+
+def any_process(flag: bool, group=None) -> bool:
+    """True on every process when ``flag`` is true on at least one (one all-reduce); ``flag`` without a launcher.
+
+    Every process must call it at the same point. ``group`` from :func:`control_group` keeps it off the GPU."""
+    import torch
+    import torch.distributed as dist
+
+    if not (is_distributed() and dist.is_available() and dist.is_initialized()):
+        return bool(flag)
+    on_gpu = group is None and dist.get_backend() == "nccl"
+    tensor = torch.tensor([int(bool(flag))], device=f"cuda:{local_rank()}" if on_gpu else "cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=group)
+    return bool(tensor.item())

@@ -25,80 +25,13 @@ from labkit.distributed import globalize_token_rates, is_main_process, setup, wa
 from labkit.train.loading import LoadedModel, load_for_training
 from labkit.train.trackers import check_trackers, trainer_report_to, uses_own_writer
 from labkit.runs import Run, atomic_write_json, read_json
-
-CHECKPOINTS, ADAPTER, LOGS, TB = "checkpoints", "adapter", "logs", "tb"
-TRAIN_LOG = "train_log.jsonl"
+from labkit.train.rows import evaluate_loss, load_split, tokenize_rows  # noqa: F401  (public here too)
+from labkit.train.resume import (ADAPTER, CHECKPOINTS, LOGS, TB, TRAIN_LOG, check_ready, checkpoint_step,  # noqa: F401
+                                 latest_checkpoint, quarantine_checkpoints, resume_from, start_fresh)
 
 
 class TrainingOOM(RuntimeError):
     """The accelerator ran out of memory; the message lists settings that reduce memory."""
-
-
-# ------------------------------------------------------------------ data
-
-def tokenize_rows(rows: list[dict], tokenizer, max_length: int | None) -> tuple[list[dict], int]:
-    """``{input_ids, assistant_masks}`` per row, and how many rows were dropped for having no trained token."""
-    from labkit.data.render import tokenize_conversation
-
-    out, dropped = [], 0
-    for row in rows:
-        encoded = tokenize_conversation(tokenizer, row["messages"], max_length=max_length)
-        if not any(encoded["assistant_masks"]):
-            dropped += 1  # e.g. a prompt alone fills max_seq_length: nothing to learn from this row
-            continue
-        out.append({"input_ids": list(encoded["input_ids"]), "assistant_masks": list(encoded["assistant_masks"])})
-    return out, dropped
-
-
-def load_split(run: Run, split: str) -> list[dict]:
-    from labkit.data.prepare import load_prepared
-
-    return load_prepared(run, split)
-
-
-# ------------------------------------------------------------------ loss outside the trainer
-
-def evaluate_loss(model, tokenizer, rows: list[dict], *, max_length: int | None = None,
-                  batch_size: int = 8) -> float:
-    """Mean cross-entropy per trained (assistant) token over ``rows`` (a prepared split).
-
-    Token-weighted over the whole set, so it does not depend on the batch size; the base model's loss before
-    training and the adapter's after are both measured with this function on the same rows.
-    """
-    import torch
-
-    encoded, _ = tokenize_rows(rows, tokenizer, max_length)
-    if not encoded:
-        raise ValueError("evaluate_loss: no row has a trained (assistant) token; check the split and max_length")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(encoded), batch_size):
-            batch = _pad_batch(encoded[start:start + batch_size], tokenizer.pad_token_id, device)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            labels = batch["labels"][:, 1:]
-            total += float(torch.nn.functional.cross_entropy(
-                logits[:, :-1].float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"))
-            count += int((labels != -100).sum())
-    model.train(was_training)
-    return total / count
-
-
-def _pad_batch(items: list[dict], pad_id: int, device) -> dict:
-    import torch
-
-    width = max(len(item["input_ids"]) for item in items)
-    ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(items), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(items), width), dtype=torch.long)
-    for i, item in enumerate(items):
-        n = len(item["input_ids"])
-        ids[i, :n] = torch.tensor(item["input_ids"])
-        mask[i, :n] = 1
-        labels[i, :n] = torch.where(torch.tensor(item["assistant_masks"]) == 1, ids[i, :n], -100)
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
 
 # ------------------------------------------------------------------ the trainer
@@ -251,9 +184,11 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
 
+    from labkit.train.checkpoint_io import MarkComplete
+
     meter = TokenMeter(defer=loaded.device == "cuda")  # no host sync per micro-batch on a GPU
     tb_dir = run.path(TB) if uses_own_writer(cfg.train.report_to) else None
-    callbacks = [StepTimer(meter), LogWriter(run.path(LOGS, TRAIN_LOG), tb_dir, resume_step)]
+    callbacks = [StepTimer(meter), LogWriter(run.path(LOGS, TRAIN_LOG), tb_dir, resume_step), MarkComplete()]
     if cfg.train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.train.early_stopping_patience))
     args = sft_config(cfg, run, loaded)
@@ -272,105 +207,52 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
     return trainer
 
 
-# ------------------------------------------------------------------ checkpoints and resume
-
-def latest_checkpoint(run: Run) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    folder = run.path(CHECKPOINTS)
-    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    return Path(found) if found else None
-
-
-def checkpoint_step(path: Path | None) -> int:
-    return int(path.name.rsplit("-", 1)[1]) if path else 0
-
-
-def _resume_from(run: Run, resume: bool | str) -> Path | None:
-    if resume is False:
-        return None
-    if resume is True:
-        found = latest_checkpoint(run)
-        print(f"labkit: resuming from {found}" if found else "labkit: no checkpoint yet, starting from step 0")
-        return found
-    path = Path(resume)
-    if not (path / "trainer_state.json").exists():
-        raise FileNotFoundError(f"resume={resume!r} is not a checkpoint folder (no trainer_state.json); "
-                                f"checkpoints are under {run.path(CHECKPOINTS)}")
-    return path
-
-
-# Settings that may change between a run and its resumption (they do not change what is learned).
-RESUMABLE_CHANGES = ("eval.", "description", "preset", "train.eval_steps", "train.save_steps",
-                     "train.save_total_limit", "train.logging_steps", "train.early_stopping_patience",
-                     "train.report_to")
-
-
-def check_resumable(run: Run, cfg: Config) -> None:
-    """Refuse to resume checkpoints made with other training settings (the result would be neither run)."""
-    from labkit.config import diff_configs
-
-    path = run.path(LOGS, "train_config.json")
-    if not path.exists():
-        return
-    changes = [c for c in diff_configs(read_json(path), cfg.to_dict()) if not c.startswith(RESUMABLE_CHANGES)]
-    if changes:
-        raise ConfigError(f"run {run.name!r} has checkpoints trained with other settings ({'; '.join(changes)}). "
-                          "Undo the change, train a new run (another RUN name), or start this one over with "
-                          "resume=False")
-
-
-def _start_fresh(run: Run) -> None:
-    """A new (non-resumed) run must not mix with an earlier run's checkpoints and logs."""
-    import shutil
-
-    for name in (CHECKPOINTS, TB):
-        shutil.rmtree(run.path(name), ignore_errors=True)
-    run.path(LOGS, TRAIN_LOG).unlink(missing_ok=True)
-
-
-def quarantine_checkpoints(run: Run, from_step: int) -> Path | None:
-    """Rename checkpoints whose weights gave a non-finite loss (step >= ``from_step``); return the last good one."""
-    for path in sorted(run.path(CHECKPOINTS).glob("checkpoint-*")):
-        if checkpoint_step(path) >= from_step:
-            path.rename(path.with_name(f"nonfinite-{path.name}"))
-    return latest_checkpoint(run)
-
-
 # ------------------------------------------------------------------ the run
 
-def run_training(cfg: Config, run: Run, *, resume: bool | str = False) -> dict:
+def run_training(cfg: Config, run: Run, *, resume: bool | str = False, command: str | None = None) -> dict:
     """Train a LoRA adapter on ``run``'s prepared data; returns (and records) the training summary.
 
-    ``resume=True`` continues from the latest checkpoint under ``run/checkpoints`` (or starts fresh when there
-    is none); a path resumes from that checkpoint. The HF Trainer restores the optimizer, scheduler, RNG states
-    and skips the batches already seen, so a resumed run repeats no step and skips none.
+    ``resume=True`` continues from the latest complete checkpoint (or starts fresh when there is none) and returns
+    a finished run's summary without training again; a path resumes from that checkpoint; ``False`` starts over
+    (labkit.train.resume). The HF Trainer restores optimizer, scheduler and RNG states and skips the batches
+    already seen: a resumed run repeats no step and skips none. One trainer per run folder; SIGTERM / SIGINT save
+    a checkpoint and stop (labkit.train.guard); ``command`` (the CLI's) is named as the way to continue.
     """
-    from labkit.env import pick_device, seed_everything
+    from labkit.env import pick_device
+    from labkit.train.guard import run_lock
 
     started = time.time()
     check_trackers(cfg.train.report_to)  # a missing tracker package fails now, not after the model has loaded
     setup(pick_device(cfg.model.device))  # under `accelerate launch`: the process group, this process's GPU
-    checkpoint = _resume_from(run, resume)
+    with run_lock(run.dir):  # before anything is removed or written: another process may be training this run
+        return _run_locked(cfg, run, resume, command, started)
+
+
+def _run_locked(cfg: Config, run: Run, resume: bool | str, command: str | None, started: float) -> dict:
+    from labkit.env import seed_everything
+
+    checkpoint = resume_from(run, resume)
+    finished = check_ready(run, cfg, checkpoint, resuming=resume is True)  # settings checked before any load
+    if finished is not None:
+        return finished
+    print(f"labkit: resuming from {checkpoint}" if checkpoint else f"labkit: training run {run.name!r} from step 0")
+    train_split, val_split = load_split(run, "train"), load_split(run, "validation")  # missing data: before a load
     if checkpoint is None:
         if is_main_process():
-            _start_fresh(run)
+            start_fresh(run, announce=resume is False)
             atomic_write_json(run.path(LOGS, "train_config.json"), cfg.to_dict())
-    else:
-        check_resumable(run, cfg)
     wait_for_everyone()
     seed_everything(cfg.train.seed)
     loaded = load_for_training(cfg)
     tokenizer, limit = loaded.tokenizer, cfg.data.max_seq_length
-    train_rows, dropped = tokenize_rows(load_split(run, "train"), tokenizer, limit)
+    train_rows, dropped = tokenize_rows(train_split, tokenizer, limit)
     if dropped:
         print(f"labkit: {dropped} training row(s) have no assistant token within data.max_seq_length={limit}; "
               "skipped")
-    val_split = load_split(run, "validation")
     val_rows, _ = tokenize_rows(val_split, tokenizer, limit)
     base_loss = _base_eval_loss(run, loaded, val_split, limit, cfg.train.batch_size, fresh=checkpoint is None)
     trainer = build_trainer(cfg, run, loaded, train_rows, val_rows, checkpoint_step(checkpoint))
-    _train_guarded(trainer, run, checkpoint, cfg)
+    _train_guarded(trainer, run, checkpoint, cfg, command)
     wait_for_everyone()  # the main process has written the whole log before anyone summarises it
     final_loss = evaluate_loss(loaded.model, tokenizer, val_split, max_length=limit,
                                batch_size=cfg.train.batch_size) if val_split else None
@@ -399,11 +281,17 @@ def _base_eval_loss(run: Run, loaded: LoadedModel, val_split: list[dict], limit:
     return loss
 
 
-def _train_guarded(trainer, run: Run, checkpoint: Path | None, cfg: Config) -> None:
+def _train_guarded(trainer, run: Run, checkpoint: Path | None, cfg: Config, command: str | None = None) -> None:
     import torch
 
+    from labkit.train.checkpoint_io import CheckpointWriteError, is_write_failure, write_failure_message
+    from labkit.train.guard import StopOnSignal
+
+    stopper = StopOnSignal(run.dir)
+    trainer.add_callback(stopper)
     try:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with stopper.installed():
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except TrainingDiverged as err:
         good = quarantine_checkpoints(run, err.step) if is_main_process() else latest_checkpoint(run)
         keep = f"the last good checkpoint is {good}" if good else "no good checkpoint was saved before it"
@@ -413,10 +301,17 @@ def _train_guarded(trainer, run: Run, checkpoint: Path | None, cfg: Config) -> N
                                f"resume=True") from None
     except torch.OutOfMemoryError:
         raise TrainingOOM(oom_advice(cfg)) from None
+    except Exception as err:
+        folder, step = run.path(CHECKPOINTS), trainer.state.global_step
+        if not is_write_failure(err, folder, step):
+            raise
+        raise CheckpointWriteError(write_failure_message(err, folder, step)) from err
     finally:
         for callback in trainer.callback_handler.callbacks:
             if isinstance(callback, LogWriter):
                 callback.close()
+    if stopper.stopped_at is not None:
+        raise stopper.error(run.path(CHECKPOINTS), run.path(LOGS, TRAIN_LOG), command)
 
 
 def oom_advice(cfg: Config) -> str:
@@ -433,10 +328,14 @@ def oom_advice(cfg: Config) -> str:
 
 
 def save_adapter(loaded: LoadedModel, run: Run) -> Path:
-    target = run.path(ADAPTER)
-    loaded.model.save_pretrained(target)
-    loaded.tokenizer.save_pretrained(target)
-    return target
+    """Adapter + tokenizer, written to a temporary folder and swapped in (a failed write keeps the old one)."""
+    from labkit.train.checkpoint_io import save_dir_atomically
+
+    def write(folder: Path) -> None:
+        loaded.model.save_pretrained(folder)
+        loaded.tokenizer.save_pretrained(folder)
+
+    return save_dir_atomically(run.path(ADAPTER), write, checkpoint=latest_checkpoint(run))
 
 
 def _summary(cfg, run, loaded, trainer, started, base_loss, final_loss, adapter, checkpoint, n_train, n_val,
