@@ -32,7 +32,8 @@ class SourceRows:
 
 
 def project_data_dir() -> Path:
-    """The repository's ``data/`` folder, as :func:`labkit.config.project_data_dir` (which checks sources) says."""
+    """The project's datasets (inside the package after a wheel / git install, else the clone's ``data/``), as
+    :func:`labkit.config.project_data_dir` (which checks sources) says."""
     return config.project_data_dir()
 
 
