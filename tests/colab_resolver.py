@@ -105,12 +105,16 @@ class Outcome:
 
     @property
     def other_changes(self) -> list[str]:
-        return sorted(n for n in self.changes if not is_protected(n))
+        """Colab packages outside the ML stack and the protected set that would change (at most 3 allowed)."""
+        return sorted(n for n in self.changes if not is_protected(n) and n not in ML_STACK)
 
     def summary(self) -> str:
         lines = [f"freed to resolve: {', '.join(self.freed) or 'none'}",
                  f"built from sdists: {', '.join(self.built) or 'none'}"]
-        lines += [f"changes {n}: {a} -> {b}" for n, (a, b) in sorted(self.changes.items())]
+        lines += [f"changes {n}: {a} -> {b}" + (" (ML stack)" if n in ML_STACK else "")
+                  for n, (a, b) in sorted(self.changes.items())]
+        lines.append(f"protected packages changed: {', '.join(self.protected_changes) or 'none'}; other Colab "
+                     f"packages changed: {len(self.other_changes)} ({', '.join(self.other_changes) or 'none'})")
         lines.append(f"added (not in Colab): {len(self.added)}: "
                      + ", ".join(f"{n}=={v}" for n, v in sorted(self.added.items())))
         return "\n".join(lines + ([f"error: {self.error}"] if self.error else []))

@@ -64,3 +64,11 @@ def test_labkit_installs_into_colabs_runtime_without_replacing_it(tmp_path, caps
     assert not outcome.error, outcome.summary()
     assert outcome.protected_changes == [], outcome.summary()
     assert len(outcome.other_changes) <= cr.MAX_OTHER_CHANGES, outcome.summary()
+
+
+def test_ml_stack_changes_are_not_counted_but_protected_and_other_changes_are():
+    outcome = cr.Outcome(changes={"transformers": ("5.15.0", "5.17.0"), "certifi": ("1", "2"),
+                                  "numpy": ("2.1.3", "2.4.6"), "torchvision": ("0.26.0+cu128", "0.27.0")})
+    assert outcome.protected_changes == ["numpy", "torchvision"]
+    assert outcome.other_changes == ["certifi"]
+    assert "transformers: 5.15.0 -> 5.17.0 (ML stack)" in outcome.summary()
