@@ -32,8 +32,10 @@ def installed(wheel, tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     purelib = next(venv.glob("lib/python*/site-packages"))
     (purelib / "shared-env.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # --ignore-installed: the shared environment's labkit (seen through the .pth) is neither reused nor touched
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                    "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True)
+                    "--no-deps", "--no-index", "--ignore-installed", str(wheel)], check=True, capture_output=True)
+    assert (purelib / "labkit" / "_data").is_dir()
     return venv
 
 
