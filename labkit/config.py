@@ -117,8 +117,11 @@ LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 
 
 def project_data_dir() -> Path:
-    """The repository's data/ folder (labkit is used from a clone: `pip install -e .`)."""
-    return Path(__file__).resolve().parent.parent / "data"
+    """The project's datasets: the copy a wheel or git install ships inside the package (``labkit/_data``,
+    written by setup.py's build step), else the repository's ``data/`` (a clone, ``pip install -e .``)."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "_data"
+    return shipped if shipped.is_dir() else package.parent / "data"
 
 
 def _check_source(source: str) -> None:

@@ -64,7 +64,8 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path) -> list[dict]:
     rows = []
-    with open(path, encoding="utf-8") as handle:
+    # utf-8-sig: files saved by Windows tools / Excel start with a byte-order mark, which json.loads refuses
+    with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:

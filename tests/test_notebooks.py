@@ -10,13 +10,16 @@ from labkit.nbrun import NotebookFailed, notebook_paths, run_notebooks
 from labkit.runs import Run
 
 
-def test_every_notebook_starts_with_a_parameters_cell_then_the_start_cell():
+def test_every_notebook_starts_with_the_install_cell_a_parameters_cell_then_the_start_cell():
+    from labkit.colab_install import install_cell
+
     for path in notebook_paths():
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
-        assert "parameters" in code[0].metadata.get("tags", []), path.name
-        assert "PRESET" in code[0].source and "RUN" in code[0].source and "OVERRIDES" in code[0].source
-        assert "start(PRESET, RUN, OVERRIDES" in code[1].source, path.name
+        assert code[0].source == install_cell(), path.name
+        assert "parameters" in code[1].metadata.get("tags", []), path.name
+        assert "PRESET" in code[1].source and "RUN" in code[1].source and "OVERRIDES" in code[1].source
+        assert "start(PRESET, RUN, OVERRIDES" in code[2].source, path.name
 
 
 def test_papermill_sees_every_parameter():

@@ -32,7 +32,8 @@ class SourceRows:
 
 
 def project_data_dir() -> Path:
-    """The repository's ``data/`` folder, as :func:`labkit.config.project_data_dir` (which checks sources) says."""
+    """The project's datasets (inside the package after a wheel / git install, else the clone's ``data/``), as
+    :func:`labkit.config.project_data_dir` (which checks sources) says."""
     return config.project_data_dir()
 
 
@@ -46,6 +47,14 @@ def read_local(path: str | Path) -> list[dict]:
     path = Path(path).expanduser()
     if not path.exists():
         raise SourceError(f"data source {str(path)!r} does not exist")
+    rows = _read_rows(path)
+    if not rows:
+        raise SourceError(f"data source {str(path)!r} is empty: it holds no rows; give a file with at least one row")
+    return rows
+
+
+def _read_rows(path: Path) -> list[dict]:
+    # utf-8-sig throughout: a byte-order mark (Windows tools, Excel's "CSV UTF-8") is skipped, not read as data
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return read_jsonl(path)
@@ -56,14 +65,15 @@ def read_local(path: str | Path) -> list[dict]:
 
         return pq.read_table(path).to_pylist()
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             return [dict(row) for row in csv.DictReader(handle)]
     raise SourceError(f"data source {str(path)!r} has an unsupported type: use {', '.join(LOCAL_SUFFIXES)}")
 
 
 def _json_rows(path: Path) -> list[dict]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")
+        data = json.loads(text) if text.strip() else []
     except json.JSONDecodeError as err:
         raise SourceError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}); JSON lines need .jsonl")
     if isinstance(data, dict):

