@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from labkit.infer import Sampling, stream_chat
+from labkit.infer import STREAM_TOKEN_TIMEOUT, Sampling, StreamError, stream_chat
 from labkit.quiz import LETTERS, QuizError, QuizGenerate, QuizSession, make_quiz, model_generate, quiz_sampling
 
 if TYPE_CHECKING:
@@ -48,14 +48,17 @@ def build_conversation(system: str, history: list[dict], message: str) -> list[d
     return turns + [{"role": "user", "content": message}]
 
 
-def chat_turn(model, tokenizer, message: str, history: list[dict], system: str,
-              sampling: Sampling) -> Iterator[list[dict]]:
-    """Yield the whole chat history after each streamed piece of the reply (first with an empty reply)."""
+def chat_turn(model, tokenizer, message: str, history: list[dict], system: str, sampling: Sampling,
+              token_timeout: float | None = STREAM_TOKEN_TIMEOUT) -> Iterator[list[dict]]:
+    """Yield the whole chat history after each streamed piece of the reply (first with an empty reply).
+
+    A failed or stalled generation raises :class:`labkit.infer.StreamError` after the pieces it made.
+    """
     conversation = build_conversation(system, history, message)
     shown = [{"role": t["role"], "content": message_text(t.get("content"))} for t in history]
     shown += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
     yield shown
-    for piece in stream_chat(model, tokenizer, conversation, sampling):
+    for piece in stream_chat(model, tokenizer, conversation, sampling, token_timeout=token_timeout):
         if piece:
             shown[-1] = {"role": "assistant", "content": shown[-1]["content"] + piece}
             yield shown
@@ -90,7 +93,7 @@ def choice_options(session: QuizSession | None) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------ the app
 
-def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling) -> None:
+def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling, token_timeout: float | None) -> None:
     chatbot = gr.Chatbot(label="Chat", height=420, elem_id="labkit-chatbot")
     message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, elem_id="labkit-message")
     with gr.Row():
@@ -114,8 +117,12 @@ def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling) -> N
             settings = sampling_from_controls(*controls)
         except ValueError as err:
             raise gr.Error(str(err)) from None
-        for shown in chat_turn(model, tokenizer, text.strip(), history or [], system_text, settings):
-            yield shown, ""
+        try:
+            for shown in chat_turn(model, tokenizer, text.strip(), history or [], system_text, settings,
+                                   token_timeout):
+                yield shown, ""
+        except StreamError as err:   # shown in the page; the partial reply stays in the chat
+            raise gr.Error(str(err)) from None
 
     inputs = [message, chatbot, system, temperature, top_p, min_p, repetition, max_new, seed]
     events = [trigger(respond, inputs, [chatbot, message]) for trigger in (message.submit, send.click)]
@@ -161,14 +168,18 @@ def _quiz_tab(gr, model, tokenizer, quiz_generate: QuizGenerate | None, default_
 
 def build_app(model, tokenizer, *, title: str = "labkit chat", system_prompt: str = DEFAULT_SYSTEM,
               sampling: Sampling | None = None, quiz_topic: str = "",
-              quiz_generate: QuizGenerate | None = None) -> "gr.Blocks":
-    """The Gradio app (Chat and Quiz tabs) for ``model``; ``quiz_generate`` replaces the model as quiz writer."""
+              quiz_generate: QuizGenerate | None = None,
+              token_timeout: float | None = STREAM_TOKEN_TIMEOUT) -> "gr.Blocks":
+    """The Gradio app (Chat and Quiz tabs) for ``model``; ``quiz_generate`` replaces the model as quiz writer.
+
+    ``token_timeout``: seconds the chat waits for each new piece of a reply before it reports a stall.
+    """
     import gradio as gr
 
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"## {title}")
         with gr.Tab("Chat"):
-            _chat_tab(gr, model, tokenizer, system_prompt, sampling or CHAT_SAMPLING)
+            _chat_tab(gr, model, tokenizer, system_prompt, sampling or CHAT_SAMPLING, token_timeout)
         with gr.Tab("Quiz"):
             _quiz_tab(gr, model, tokenizer, quiz_generate, quiz_topic)
     # One generation at a time: the model and torch's global seed are shared by every browser tab.
