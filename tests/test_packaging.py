@@ -43,8 +43,13 @@ def test_torch_is_a_range_not_a_pin():
 
 
 def test_makefile_pins_the_same_torch_as_environment_yml():
-    makefile = (REPO / "Makefile").read_text()
-    assert re.search(r"TORCH_PIN \?= torch==2\.13\.0", makefile)
+    found = re.search(r"^TORCH_PIN \?= (\S+)\s*$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    assert found, "the Makefile has no 'TORCH_PIN ?= torch==<version>' line"
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip_lines = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    env_torch = _pins(line for line in pip_lines if not line.startswith("-")).get("torch")
+    assert env_torch, "environment.yml pins no torch==<version>"
+    assert _pins([found.group(1)]) == {"torch": env_torch}
 
 
 def test_pins_inside_unsloth_constraints():
