@@ -35,6 +35,14 @@ $(STAMP): $(BIN)/python pyproject.toml Makefile $(LOCK)
 
 setup: $(STAMP)
 
+# llama.cpp's Python binding (the llamacpp extra) for the export tests: q4_k_m and the llama.cpp read-back.
+# PyPI has no binary wheel of it, so the first install compiles llama.cpp (about 5 minutes on 2 cores); pip
+# caches the built wheel (~/.cache/pip), so later installs, even into a fresh .venv, take seconds.
+LLAMACPP_STAMP := $(VENV)/.labkit-llamacpp-installed
+$(LLAMACPP_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[llamacpp]"
+	touch $@
+
 demo: setup
 	$(BIN)/labkit models --materialise smollm2-135m-instruct
 	$(BIN)/labkit notebooks --preset $(PRESET) --run $(RUN)
@@ -45,7 +53,7 @@ browser:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 
-test: setup browser
+test: setup browser $(LLAMACPP_STAMP)
 	$(BIN)/python -m pytest -q
 
 report: setup

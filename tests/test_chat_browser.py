@@ -147,3 +147,91 @@ def test_quiz_tab_writes_a_quiz_and_marks_answers(served_app, browser):
     page.get_by_role("button", name="Answer").click()
     page.get_by_text("Wrong: you chose C; the answer is B. 4").wait_for(timeout=10_000)
     page.get_by_text("Quiz over: 1 of 2 right").wait_for(timeout=5_000)
+
+
+# ------------------------------------------------------------------ Stop, and a failing generation
+
+@pytest.fixture(scope="module")
+def controlled_app(smol_tokenizer):
+    """The app on a tiny model whose generation can be slowed down (``delay`` s a token) or made to fail.
+
+    Returns (url, control, closed): ``control["steps"]`` counts generation steps; ``closed`` is set when the
+    server-side stream ends, whether finished, stopped or failed.
+    """
+    import torch
+    from transformers import LogitsProcessorList
+
+    import labkit.infer.chat as chat
+    from labkit.infer import Sampling
+    from labkit.models import load_causal_lm
+
+    control, closed = {"delay": 0.0, "fail_after": None, "steps": 0}, threading.Event()
+
+    def step(input_ids, scores):
+        control["steps"] += 1
+        time.sleep(control["delay"])
+        if control["fail_after"] is not None and control["steps"] > control["fail_after"]:
+            raise RuntimeError("simulated GPU failure")
+        return scores
+
+    model = load_causal_lm("tiny-random-llama")
+    real_generate, real_stream = model.generate, chat.stream_chat
+    model.generate = lambda **kw: real_generate(**kw, logits_processor=LogitsProcessorList([step]))
+
+    def watched_stream(*args, **kwargs):
+        closed.clear()
+        try:
+            yield from real_stream(*args, **kwargs)
+        finally:
+            closed.set()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chat, "stream_chat", watched_stream)
+        app = chat.build_app(model, smol_tokenizer, sampling=Sampling(max_new_tokens=400, temperature=0.8, seed=1))
+        url = chat.launch(app, port=free_port(), quiet=True)
+        try:
+            yield url, control, closed
+        finally:
+            app.close()
+            torch.set_num_threads(threads)
+
+
+def send(page, text: str) -> None:
+    box = page.locator("#labkit-message textarea")
+    box.fill(text)
+    box.press("Enter")
+    page.locator('#labkit-chatbot [data-testid="user"]').filter(has_text=text).wait_for(timeout=10_000)
+
+
+def test_stop_button_ends_the_reply_and_the_generation(controlled_app, browser):
+    url, control, closed = controlled_app
+    control.update(delay=0.05, fail_after=None, steps=0)       # 400 tokens would take 20 s or more
+    page = open_app(browser, url)
+    page.evaluate(WATCH_REPLIES)
+    send(page, "Tell me a long story.")
+    page.wait_for_function("() => window.replySnapshots.length >= 3", timeout=20_000)
+    page.get_by_role("button", name="Stop").click()
+    assert closed.wait(10), "the server went on streaming after Stop was pressed"
+    steps = control["steps"]
+    assert steps < 300, f"generation ran {steps} of 400 steps before it stopped"
+    time.sleep(1.0)
+    assert control["steps"] <= steps + 1, "the model went on generating after Stop"
+    shown = page.evaluate("() => window.replySnapshots.length")
+    time.sleep(0.5)
+    assert page.evaluate("() => window.replySnapshots.length") == shown, "the reply went on growing in the page"
+    control.update(delay=0.0, steps=0)                          # the app answers the next message
+    send(page, "Are you still there?")
+    page.locator('#labkit-chatbot [data-testid="bot"]').nth(1).wait_for(timeout=30_000)
+    assert closed.wait(60) and control["steps"] > 0
+
+
+def test_a_generation_error_is_shown_in_the_page(controlled_app, browser):
+    url, control, closed = controlled_app
+    control.update(delay=0.0, fail_after=3, steps=0)
+    page = open_app(browser, url)
+    send(page, "Hello?")
+    page.get_by_text("generation failed: RuntimeError: simulated GPU failure").first.wait_for(timeout=20_000)
+    assert closed.is_set()
+    control.update(fail_after=None)

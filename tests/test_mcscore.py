@@ -158,15 +158,27 @@ def test_batched_scores_equal_unbatched(tiny_model, smol_tokenizer, batch_size):
     assert {len(c) for e in MC.encode_items(smol_tokenizer, ITEMS) for c in e.continuations} >= {1, 2}
 
 
-def test_score_multiple_choice_records_are_consistent(tiny_model, smol_tokenizer):
+def test_score_multiple_choice_records_match_the_unbatched_reference(tiny_model, smol_tokenizer):
+    """pred / pred_norm / correct / acc from the harness-style reference scores, worked out here independently."""
+    import numpy as np
+
+    reference = _reference_scores(tiny_model, smol_tokenizer, ITEMS)
+    tiny_model.train()   # the scorer must evaluate in eval mode and hand the model back as it found it
     result = MC.score_multiple_choice(tiny_model, smol_tokenizer, ITEMS, batch_size=4, progress=False)
-    for item, rec in zip(ITEMS, result["per_item"]):
-        assert rec["gold"] == item["gold"] and len(rec["logprobs"]) == len(item["choices"])
-        assert rec["correct"] == (rec["pred"] == item["gold"])
+    assert tiny_model.training
+    tiny_model.eval()
+    expected = []
+    for item, scores in zip(ITEMS, reference):
+        per_char = [score / len(choice) for score, choice in zip(scores, item["choices"])]
+        pred, pred_norm = int(np.argmax(scores)), int(np.argmax(per_char))
+        expected.append({"pred": pred, "pred_norm": pred_norm, "gold": item["gold"],
+                         "correct": pred == item["gold"], "correct_norm": pred_norm == item["gold"]})
+    assert [{key: r[key] for key in expected[0]} for r in result["per_item"]] == expected
     agg = result["aggregate"]
-    assert agg["acc"] == pytest.approx(sum(r["correct"] for r in result["per_item"]) / len(ITEMS))
+    assert agg["n"] == len(ITEMS)
+    assert agg["acc"] == pytest.approx(sum(e["correct"] for e in expected) / len(ITEMS))
+    assert agg["acc_norm"] == pytest.approx(sum(e["correct_norm"] for e in expected) / len(ITEMS))
     json.dumps(result)
-    assert not tiny_model.training
 
 
 def test_too_long_item_is_rejected(tiny_model, smol_tokenizer):

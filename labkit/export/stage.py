@@ -76,9 +76,28 @@ def _load_hf(model_dir: Path, dtype: str, gguf_file: str | None = None):
 
 
 def _load_llama_cpp(path: Path):
-    import llama_cpp
+    """llama.cpp's reader of ``path``, on its plain CPU kernels.
 
-    return llama_cpp.Llama(model_path=str(path), n_ctx=1024, logits_all=True, verbose=False, seed=0)
+    On CPUs that report AMX, llama.cpp moves quantised weights to its AMX kernels ("extra buffer types"); with
+    llama-cpp-python 0.3.36 compiled on this project's test machine (a VM reporting amx_int8) every forward pass
+    then died with a segmentation fault in ggml_backend_amx_mul_mat. Llama() has no argument for it, so its
+    default model parameters are wrapped, only while this model loads, to turn them off.
+    """
+    import llama_cpp
+    import llama_cpp.llama_cpp as bindings
+
+    defaults = bindings.llama_model_default_params
+
+    def without_extra_buffers():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    bindings.llama_model_default_params = without_extra_buffers
+    try:
+        return llama_cpp.Llama(model_path=str(path), n_ctx=1024, logits_all=True, verbose=False, seed=0)
+    finally:
+        bindings.llama_model_default_params = defaults
 
 
 # ------------------------------------------------------------------ checks on the GGUF file itself

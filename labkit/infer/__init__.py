@@ -5,7 +5,7 @@ from labkit.lazy import lazy_exports
 
 _EXPORTS = {
     "Sampling": "generate", "generate_chat": "generate", "stream_chat": "generate", "ask": "generate",
-    "end_of_turn_ids": "generate",
+    "end_of_turn_ids": "generate", "StreamError": "generate",
     "load_models": "loadrun", "load_base": "loadrun", "load_tuned": "loadrun", "AdapterMissing": "loadrun",
     "example_conversations": "compare", "prompt_and_reference": "compare", "side_by_side": "compare",
     "save_side_by_side": "compare",

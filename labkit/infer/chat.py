@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator
 
-from labkit.infer.generate import Sampling, stream_chat
+from labkit.infer.generate import STREAM_TOKEN_TIMEOUT, Sampling, StreamError, stream_chat
 from labkit.infer.quiz import LETTERS, QuizError, QuizGenerate, QuizSession, make_quiz, model_generate, quiz_sampling
 
 if TYPE_CHECKING:
@@ -56,13 +56,16 @@ def shown_history(history: list[dict]) -> list[dict]:
              **({"metadata": t["metadata"]} if (t.get("metadata") or {}).get("title") else {})} for t in history]
 
 
-def chat_turn(model, tokenizer, message: str, history: list[dict], system: str,
-              sampling: Sampling) -> Iterator[list[dict]]:
-    """Yield the whole chat history after each streamed piece of the reply (first with an empty reply)."""
+def chat_turn(model, tokenizer, message: str, history: list[dict], system: str, sampling: Sampling,
+              token_timeout: float | None = STREAM_TOKEN_TIMEOUT) -> Iterator[list[dict]]:
+    """Yield the whole chat history after each streamed piece of the reply (first with an empty reply).
+
+    A failed or stalled generation raises :class:`labkit.infer.StreamError` after the pieces it made.
+    """
     conversation = build_conversation(system, history, message)
     shown = shown_history(history) + [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
     yield shown
-    for piece in stream_chat(model, tokenizer, conversation, sampling):
+    for piece in stream_chat(model, tokenizer, conversation, sampling, token_timeout=token_timeout):
         if piece:
             shown[-1] = {"role": "assistant", "content": shown[-1]["content"] + piece}
             yield shown
@@ -178,7 +181,8 @@ def _tools_panel(gr, tools: list[str], docs: str | None, web_search: bool) -> li
     return [names, folder, web, max_calls]
 
 
-def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling, tools: dict) -> None:
+def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling, tools: dict,
+              token_timeout: float | None) -> None:
     chatbot = gr.Chatbot(label="Chat", height=420, elem_id="labkit-chatbot")
     message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, elem_id="labkit-message")
     with gr.Row():
@@ -207,9 +211,12 @@ def _chat_tab(gr, model, tokenizer, system_prompt: str, sampling: Sampling, tool
             raise gr.Error(str(err)) from None
         turn = (tool_turn(model, tokenizer, text.strip(), history or [], system_text, settings, registry, max_calls,
                           tools.get("generate")) if registry else
-                chat_turn(model, tokenizer, text.strip(), history or [], system_text, settings))
-        for shown in turn:
-            yield shown, ""
+                chat_turn(model, tokenizer, text.strip(), history or [], system_text, settings, token_timeout))
+        try:
+            for shown in turn:
+                yield shown, ""
+        except StreamError as err:   # shown in the page; the partial reply stays in the chat
+            raise gr.Error(str(err)) from None
 
     inputs = [message, chatbot, system, temperature, top_p, min_p, repetition, max_new, seed, *tool_controls]
     events = [trigger(respond, inputs, [chatbot, message]) for trigger in (message.submit, send.click)]
@@ -257,7 +264,7 @@ def build_app(model, tokenizer, *, title: str = "labkit chat", system_prompt: st
               sampling: Sampling | None = None, quiz_topic: str = "",
               quiz_generate: QuizGenerate | None = None, tools: list[str] | None = None, docs: str | None = None,
               web_search: bool = False, tool_generate=None, model_label: str | None = None,
-              compare: list | None = None) -> "gr.Blocks":
+              compare: list | None = None, token_timeout: float | None = STREAM_TOKEN_TIMEOUT) -> "gr.Blocks":
     """The Gradio app (Chat and Quiz tabs) for ``model``; ``quiz_generate`` replaces the model as quiz writer.
 
     ``model_label`` names the model on the Chat tab; ``compare`` (a list of :class:`labkit.infer.chat_compare.Side`,
@@ -265,6 +272,8 @@ def build_app(model, tokenizer, *, title: str = "labkit chat", system_prompt: st
 
     ``tools`` (names of labkit.infer.tools built-ins), ``docs`` and ``web_search`` preset the Tools panel;
     ``tool_generate(messages)`` replaces the model in turns with tools (a scripted stand-in in tests).
+
+    ``token_timeout``: seconds the chat waits for each new piece of a reply before it reports a stall.
     """
     import gradio as gr
 
@@ -274,7 +283,8 @@ def build_app(model, tokenizer, *, title: str = "labkit chat", system_prompt: st
             if model_label:
                 gr.Markdown(f"Model: **{model_label}**", elem_id="labkit-model")
             _chat_tab(gr, model, tokenizer, system_prompt, sampling or CHAT_SAMPLING,
-                      {"names": tools, "docs": docs, "web_search": web_search, "generate": tool_generate})
+                      {"names": tools, "docs": docs, "web_search": web_search, "generate": tool_generate},
+                      token_timeout)
         if compare:
             with gr.Tab("Compare"):
                 compare_tab(gr, compare, system_prompt, sampling or CHAT_SAMPLING)

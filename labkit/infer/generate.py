@@ -79,25 +79,81 @@ def generate_chat(model, tokenizer, conversations: list[list[dict]], sampling: S
     return replies
 
 
-def stream_chat(model, tokenizer, conversation: list[dict], sampling: Sampling | None = None) -> Iterator[str]:
-    """Yield the reply piece by piece as it is generated (for notebooks and the chat app)."""
-    from threading import Thread
+STREAM_TOKEN_TIMEOUT = 60.0  # seconds to wait for each new piece of a streamed reply before calling it stalled
+
+
+class StreamError(RuntimeError):
+    """A streamed reply failed (generation raised in its thread) or stalled; the message says which."""
+
+
+def _stop_when_set(flag):
+    """A stopping criterion that ends generation at the next token once ``flag`` (a threading.Event) is set."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopWhenSet(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), flag.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StopWhenSet()
+
+
+def stream_chat(model, tokenizer, conversation: list[dict], sampling: Sampling | None = None,
+                token_timeout: float | None = STREAM_TOKEN_TIMEOUT) -> Iterator[str]:
+    """Yield the reply piece by piece as it is generated (for notebooks and the chat app).
+
+    ``generate`` runs in a worker thread. If it raises, the pieces made so far are yielded and then
+    :class:`StreamError` is raised here, with the worker's error as its cause; if no piece arrives within
+    ``token_timeout`` seconds (None: wait forever), StreamError too, so a reader never waits forever. When the
+    reader stops early (the chat's Stop button closes this generator), the worker stops at its next token and
+    this generator returns once it has, so the model is free for the next reply.
+    """
+    from queue import Empty
+    from threading import Event, Thread
 
     import torch
-    from transformers import TextIteratorStreamer
+    from transformers import StoppingCriteriaList, TextIteratorStreamer
 
     sampling = sampling or Sampling()
     prepare_for_generation(model)
     device = next(model.parameters()).device
     batch = _encode_prompts(tokenizer, [conversation], device)
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=token_timeout)
+    stop, failures = Event(), []
     kwargs = dict(**batch, streamer=streamer, eos_token_id=end_of_turn_ids(tokenizer, model),
-                  pad_token_id=tokenizer.pad_token_id, **sampling.generate_kwargs())
+                  pad_token_id=tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([_stop_when_set(stop)]),
+                  **sampling.generate_kwargs())
+
+    def work() -> None:
+        try:
+            with torch.no_grad():
+                model.generate(**kwargs)
+        except BaseException as err:  # noqa: BLE001 - handed to the reader, which re-raises it
+            failures.append(err)
+            streamer.end()            # ends the reader's loop instead of leaving it waiting
+
     torch.manual_seed(sampling.seed)
-    worker = Thread(target=lambda: torch.no_grad()(model.generate)(**kwargs), daemon=True)
+    worker = Thread(target=work, daemon=True, name="labkit-stream")
     worker.start()
-    yield from streamer
-    worker.join()
+    stalled = False
+    try:
+        while True:
+            try:
+                piece = next(streamer)
+            except StopIteration:
+                break
+            except Empty:
+                stalled = True
+                raise StreamError(f"no new token within {token_timeout:g} s: generation stalled or is too slow for "
+                                  "this machine (pass a larger token_timeout to wait longer)") from None
+            yield piece
+    finally:
+        stop.set()
+        if not stalled:
+            worker.join(token_timeout)
+    if failures:
+        err = failures[0]
+        raise StreamError(f"generation failed: {type(err).__name__}: {err}") from err
 
 
 def ask(model, tokenizer, prompt: str, system: str | None = None, sampling: Sampling | None = None) -> str:
