@@ -5,7 +5,8 @@ Presets are commented YAML files shipped in ``labkit/presets/``; a preset may na
 whose values it overrides. Every field carries its own documentation (``doc``) so that error messages,
 the CLI and the README can explain it, and every section validates itself in ``__post_init__``.
 
-Long on purpose: every setting of every stage is declared here once, each with its documentation and check,
+This module is long on purpose: every setting of every stage is declared here once, each with its documentation and
+check,
 so that ``labkit presets --keys`` and the error messages have one source.
 """
 
@@ -208,13 +209,23 @@ class TrainConfig:
             _fail("train", "warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
 
 
+# Suites labkit serves (hub ids, prompts, conversions: labkit/eval/suites/, which checks it serves exactly these).
+EVAL_SUITES = ("demo", "arc_challenge", "arc_easy", "hellaswag", "piqa", "openbookqa", "siqa", "mmlu", "squad")
+CUSTOM_SUITE = "custom:"
+
+
 @dataclass
 class EvalConfig:
     """How models are evaluated."""
 
-    suite: str = doc("Evaluation suite: 'demo' uses the project's held-out data; others are hub/local suites.",
-                     "demo")
-    limit: int | None = doc("Evaluate a seeded random subset of this many items per category (None: all).", None)
+    suite: list[str] = doc(
+        "Suites, in order: demo (the project's held-out data per category); hub benchmarks arc_challenge, arc_easy, "
+        "hellaswag, piqa, openbookqa, siqa, mmlu (multiple choice, lm-evaluation-harness 0.4.13's data and prompts); "
+        "squad (SQuAD v1.1 validation, exact match / F1); custom:PATH (a local {query, choices, gold} JSONL).",
+        factory=lambda: ["demo"])
+    limit: int | None = doc("Evaluate a seeded random subset of this many items per category and suite (None: all).",
+                            None)
+    limits: dict[str, int] = doc("Per-suite limits replacing 'limit', e.g. {arc_challenge: 300}.", factory=dict)
     batch_size: int = doc("Prompts per generation / scoring batch.", 16)
     max_new_tokens: int = doc("Tokens generated per answer.", 96)
     bootstrap: int = doc("Bootstrap resamples for the 95% intervals.", 1000)
@@ -223,6 +234,21 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "limit", "batch_size", "max_new_tokens", "bootstrap")
+        for name in self.suite if self.suite else [None]:
+            if name is None or not (name in EVAL_SUITES or (name.startswith(CUSTOM_SUITE) and name[7:].strip())):
+                close = difflib.get_close_matches(str(name), EVAL_SUITES, n=1)
+                _fail("eval", "suite", name, ("did you mean " + close[0] + "? " if close else "") + "known suites are "
+                      f"{', '.join(EVAL_SUITES)}, or custom:PATH for a local multiple-choice file")
+        if len(set(self.suite)) != len(self.suite):
+            _fail("eval", "suite", self.suite, "a suite is listed twice")
+        for name, value in self.limits.items():
+            if name not in self.suite or isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                _fail("eval", "limits", self.limits, f"give positive integer limits for suites of eval.suite "
+                                                     f"({', '.join(self.suite)})")
+
+    def limit_for(self, suite: str) -> int | None:
+        """The item limit of one suite: its entry in ``limits``, else ``limit``."""
+        return self.limits.get(suite, self.limit)
 
 
 SECTIONS: dict[str, type] = {

@@ -5,7 +5,8 @@ from labkit.lazy import lazy_exports
 
 _EXPORTS = {
     "run_evaluation": "evaluate", "summary_table": "evaluate", "verdict": "evaluate", "examples": "evaluate",
-    "load_summary": "evaluate", "load_records": "evaluate", "score_mc_file": "evaluate",
+    "load_summary": "evaluate", "load_records": "evaluate", "score_mc_file": "standalone",
+    "score_suite": "standalone",
     "EvalSetupError": "evaluate",
     "plot_intervals": "plots",
     "score_multiple_choice": "mcscore", "bootstrap_ci": "metrics",
