@@ -95,6 +95,11 @@ class DataConfig:
     invalid: str = doc("What to do with malformed rows: stop with an error, or drop them and report.", "fail",
                        choices=("fail", "drop"))
     val_fraction: float = doc("Share of the training rows held out for validation loss.", 0.05)
+    val_rows: int | None = doc(
+        "A fixed validation set: this many rows of each source, carved with seed 'val_seed' before 'limit' applies, "
+        "so every data.limit and train.seed of an experiment validates on the same rows (replaces val_fraction; "
+        "None: val_fraction of each run's own rows).", None)
+    val_seed: int = doc("Seed of the fixed validation carve (val_rows); independent of train.seed.", 0)
     test_fraction: float = doc("Share held out as test for sources that ship no test split (hub data).", 0.05)
     max_seq_length: int = doc("Maximum tokens per training sequence; longer ones are truncated.", 512)
     chat_template: str = doc("'auto' uses the tokenizer's own chat template; or a named template "
@@ -103,7 +108,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check_choices(self)
-        _positive(self, "limit", "min_tokens", "max_tokens", "max_seq_length")
+        _positive(self, "limit", "min_tokens", "max_tokens", "max_seq_length", "val_rows")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 <= value < 1:
