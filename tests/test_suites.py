@@ -249,3 +249,23 @@ def test_verdict_names_a_benchmark_cost_in_points():
     text = verdict(build_summary(records, cfg, Run("fab", Path("unused")), [], {}))
     assert "ARC-Challenge: 67.0% -> 51.0% (multiple-choice acc_norm): fine-tuning cost 16.0 points of general " \
            "knowledge" in text
+
+
+def test_retention_table_keeps_the_knowledge_benchmarks_only():
+    from labkit.eval import knowledge_line, retention_table
+    from labkit.eval.evaluate import build_summary
+    from labkit.runs import Run
+
+    cfg = load_config("smoke", {"data.sources": [NOT_A_FILE], "eval.suite": ["demo", "mmlu"]})
+    flips = {"base": [1.0, 0.0] * 20, "tuned": [0.0, 1.0] * 20}
+    records = {tag: {"mmlu": [{"id": str(i), "acc_norm": v, "acc": v} for i, v in enumerate(values)],
+                     "mc_knowledge": [{"id": str(i), "acc_norm": v, "acc": v} for i, v in enumerate(values)],
+                     "arithmetic": [{"id": str(i), "accuracy": v} for i, v in enumerate(values)]}
+               for tag, values in flips.items()}
+    summary = build_summary(records, cfg, Run("fab", Path("unused")), [], {})
+    table = retention_table(summary)
+    assert set(table["benchmark"]) == {"MMLU", "general knowledge (data/mc_knowledge)"} and len(table) == 4
+    assert table["tuned is"].eq("unclear").all() and table["change [95% CI]"].str.startswith("+0.0 pts").all()
+    lines = knowledge_line(summary).splitlines()
+    assert lines[0].startswith("Cost: no measurable loss of general knowledge")
+    assert lines[1].startswith("MMLU: 50.0% -> 50.0% (multiple-choice acc_norm): no measurable change")

@@ -8,7 +8,7 @@ _EXPORTS = {
     "load_summary": "evaluate", "load_records": "evaluate", "score_mc_file": "standalone",
     "score_suite": "standalone",
     "EvalSetupError": "evaluate",
-    "plot_intervals": "plots",
+    "plot_intervals": "plots", "retention_table": "tables", "knowledge_line": "verdicts",
     "score_multiple_choice": "mcscore", "bootstrap_ci": "metrics",
 }
 __all__ = sorted(_EXPORTS)

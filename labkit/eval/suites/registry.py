@@ -84,5 +84,10 @@ def scored_as(category: str) -> str:
 
 
 def label_of(category: str) -> str:
+    """A category's name for people: the benchmark's (ARC-Challenge), else the category with spaces."""
     suite = suite_of_category(category)
-    return suite.label if suite is not None else category.replace("_", " ")
+    if suite is not None:
+        return suite.label
+    if category == "mc_knowledge":
+        return "general knowledge (data/mc_knowledge)"
+    return category.replace("_", " ")
