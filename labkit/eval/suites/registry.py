@@ -5,9 +5,9 @@ Each multiple-choice suite copies lm-evaluation-harness 0.4.13's task YAML (``lm
 task has one, else ``validation_split``), ``doc_to_text``, ``doc_to_choice`` and ``doc_to_target``; so labkit's
 numbers are comparable with published harness numbers. The conversions are in :mod:`labkit.eval.suites.convert`.
 
-Revisions: a commit of the hub dataset repository, so that a re-run reads the same rows. Those we could read
-(from public code that pins them; this machine has no hub access to confirm them) are pinned; ``None`` reads the
-default branch, and the evaluation records the commit it resolved (``SuiteData.revision``).
+Revisions: a commit of the hub dataset repository, so that a re-run reads the same rows. The commits here were read
+from public code that pins them (this machine has no hub access to confirm them); ``None`` (piqa, siqa, squad: no
+commit found yet) reads the default branch, and the evaluation summary's ``sources`` says "not pinned".
 """
 
 from __future__ import annotations
