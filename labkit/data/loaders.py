@@ -129,7 +129,8 @@ def read_source(spec: str, *, hub_split: str = "train", limit: int | None = None
     """
     if val_rows is not None:
         whole = read_source(spec, hub_split=hub_split)
-        held = set(random.Random(f"{val_seed}:{spec}").sample(range(len(whole.train)), min(val_rows, len(whole.train) - 1)))
+        count = max(0, min(val_rows, len(whole.train) - 1))  # always leave a training row
+        held = set(random.Random(f"{val_seed}:{spec}").sample(range(len(whole.train)), count))
         rest = [row for i, row in enumerate(whole.train) if i not in held]
         validation = [row for i, row in enumerate(whole.train) if i in held]
         return SourceRows(whole.name, take(rest, limit, sample, seed), whole.test, validation)
