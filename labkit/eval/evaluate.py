@@ -218,7 +218,6 @@ def suite_sets(cfg: Config, run: Run) -> tuple[dict[str, list], dict[str, list],
         data = load_suite(name, limit, cfg.eval.seed)
         (mc_sets if data.kind == "mc" else groups)[data.category] = data.items
         sources[name] = data.source
-        notes += data.notes
     return groups, mc_sets, notes, sources
 
 

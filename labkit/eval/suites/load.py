@@ -9,7 +9,7 @@ and fine-tuned models, and repeated runs, see the same items; ``first`` keeps th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ class SuiteData:
     kind: str                 # "mc" or "squad"
     items: list[dict]         # MC items {id, query, choices, gold[, context]} or chat rows {id, messages, reference}
     source: str               # hub id / revision / split, or the local file
-    notes: list[str] = field(default_factory=list)
 
 
 def pick(rows: Sequence[Any], limit: int | None, seed: int, key: str, first: bool = False) -> list[Any]:
