@@ -30,7 +30,8 @@ def harness_requests(task_name: str, data_file: Path, split: str) -> list[tuple[
     splits = ("training_split", "validation_split", "test_split", "fewshot_split")
     evaluated = "test_split" if config.get("test_split") else "validation_split"
     if config.get(evaluated) != split:
-        raise RuntimeError(f"{task_name}: the harness evaluates {config.get(evaluated)!r}, labkit's registry says {split!r}")
+        raise RuntimeError(f"{task_name}: the harness evaluates {config.get(evaluated)!r}, labkit's registry says "
+                           f"{split!r}")
     config.update({key: None for key in splits if key != evaluated})  # the local file holds the evaluated split only
     config.pop("fewshot_config", None)
     config.update(task=task_name, dataset_path="json", dataset_name=None,

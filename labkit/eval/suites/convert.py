@@ -131,7 +131,8 @@ def mmlu(rows: list[Mapping]) -> list[dict]:
         options = list(_field(row, "choices", where))
         if len(options) != 4:
             raise MCDataError(f"{where}: field 'choices' must hold 4 options, got {len(options)}")
-        description = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+        topic = subject.replace("_", " ")
+        description = f"The following are multiple choice questions (with answers) about {topic}.\n\n"
         body = "\n".join(f"{letter}. {option}" for letter, option in zip("ABCD", options))
         items.append(_mc(where, f"{subject}-{i}", question, f"{description}{question}\n{body}\nAnswer:",
                          list("ABCD"), _int(row, "answer", where)))
