@@ -104,7 +104,7 @@ def test_hub_path_reads_through_datasets_with_pinned_revision_and_a_seeded_subse
     assert [i["id"] for i in whole.items] == ["Fixture_ARC_1", "Fixture_ARC_2", "Fixture_ARC_3"]
     assert whole.category == "arc_challenge" and "allenai/ai2_arc" in whole.source
     picks = [[i["id"] for i in load_suite("arc_challenge", 2, seed, load_dataset=local_hub).items]
-             for seed in (0, 0, 5)]
+             for seed in (0, 0)]
     assert picks[0] == picks[1] and len(picks[0]) == 2   # seeded: the same items every time, in file order
     first = load_suite("arc_challenge", 2, 0, first=True, load_dataset=local_hub).items
     assert [i["id"] for i in first] == ["Fixture_ARC_1", "Fixture_ARC_2"]
