@@ -105,7 +105,8 @@ def detect_format(rows: Sequence[Mapping], suite: Suite | None, where: str) -> s
         return "mc"
     if suite is not None and suite.columns and set(suite.columns) <= columns:
         return "hub"
-    expected = f"or the {suite.name} hub columns {', '.join(suite.columns)}" if suite and suite.columns else ""
+    expected = (f"or the {suite.name} hub columns {', '.join(suite.columns)}" if suite and suite.columns else
+                "(for a file in a hub dataset's own schema, name its suite: --suite NAME)")
     raise SuiteError(f"{where}: row 1 has columns {sorted(columns)}; expected labkit's multiple-choice format "
                      f"({', '.join(MC_FIELDS)}) {expected}".rstrip())
 
