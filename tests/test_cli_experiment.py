@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from test_report import config_snapshot, fake_outputs, fake_run
 
@@ -88,9 +90,17 @@ def test_experiment_command_resumes_and_writes_its_report(tmp_path, capsys):
                                                  for suffix in ("png", "svg")} | {"summary.md"}
     summary = (folder / "summary.md").read_text()
     assert "labkit experiment --name ds --preset smoke --grid data.limit=8,16 --seeds 1,2 --set lora.r=4" in summary
+    assert "measured on each run's own validation split" in summary
     third = Fake()
     run_cli(ARGS, third)
     assert third.trained == []
+
+
+def test_a_fixed_validation_set_is_named_in_the_report(tmp_path):
+    result = run_cli([*ARGS, "--name", "dsv", "--set", "data.val_rows=3"], Fake())
+    summary = (Path(result["dir"]) / "summary.md").read_text()
+    assert "one fixed validation set: data.val_rows=3 rows of each source" in summary
+    assert "--set data.val_rows=3" in summary
 
 
 def test_report_only_runs_nothing(tmp_path):
