@@ -1,6 +1,11 @@
 """Benchmark: labkit.eval.mcscore against lm-evaluation-harness (HFLM) on the same multiple-choice file.
 
     python -m benchmarks.eval_parity --model-dir DIR --data FILE [--limit N]
+    python -m benchmarks.eval_parity --model-dir DIR --all ../shared/data/evalsets [--limit N] [--out FILE.md]
+
+``--all DIR`` runs every ``*.jsonl`` of DIR (the shared evalsets: ARC-Challenge, ARC-Easy, OpenBookQA, PIQA, SIQA)
+and prints one table: acc and acc_norm of both, their difference (parity: within 0.5 points), and how many
+items' predictions agree.
 
 Runs lm-eval 0-shot on a task YAML generated into a temp dir (json dataset, ARC-style prompt), then
 labkit's scorer on the same items, and prints accuracies, items/s, their ratio and item-by-item
@@ -151,10 +156,51 @@ def format_table(harness: dict, labkit: dict, agreement: dict) -> str:
     return "\n".join(lines)
 
 
+TOLERANCE_POINTS = 0.5
+
+
+def parity_row(name: str, harness: dict, labkit: dict, agreement: dict) -> dict[str, Any]:
+    n = harness["n"]
+    diffs = {m: 100 * (labkit[m] - harness[m]) for m in ("acc", "acc_norm")}
+    return {"file": name, "n": n, **{f"harness_{m}": 100 * harness[m] for m in ("acc", "acc_norm")},
+            **{f"labkit_{m}": 100 * labkit[m] for m in ("acc", "acc_norm")},
+            "diff_acc": diffs["acc"], "diff_acc_norm": diffs["acc_norm"],
+            "agree": f"{agreement['pred_agree']}/{n}", "agree_norm": f"{agreement['pred_norm_agree']}/{n}",
+            "max_logprob_diff": agreement["max_abs_logprob_diff"],
+            "within": all(abs(d) <= TOLERANCE_POINTS for d in diffs.values())}
+
+
+def format_parity_table(rows: list[dict]) -> str:
+    lines = ["| file | items | acc lm-eval | acc labkit | acc_norm lm-eval | acc_norm labkit | predictions agree "
+             "(acc / acc_norm) | max abs logprob diff | within 0.5 pts |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        lines.append(f"| {r['file']} | {r['n']} | {r['harness_acc']:.2f} | {r['labkit_acc']:.2f} | "
+                     f"{r['harness_acc_norm']:.2f} | {r['labkit_acc_norm']:.2f} | {r['agree']} / {r['agree_norm']} | "
+                     f"{r['max_logprob_diff']:.1e} | {'yes' if r['within'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def run_all(model_dir: str, folder: Path, limit: int | None, harness_batch: int, labkit_batch: int) -> list[dict]:
+    from labkit.eval.mcscore import load_mc_jsonl
+
+    rows = []
+    for data_file in sorted(folder.glob("*.jsonl")):
+        items = load_mc_jsonl(data_file, limit=limit)
+        harness = run_harness(model_dir, data_file, items, limit, harness_batch)
+        labkit = run_labkit(model_dir, items, labkit_batch)
+        rows.append(parity_row(data_file.name, harness, labkit, compare(harness, labkit, items)))
+        print(format_parity_table(rows[-1:]).splitlines()[-1], flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--data", required=True, type=Path)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="one multiple-choice file")
+    source.add_argument("--all", type=Path, metavar="DIR", help="every *.jsonl file of DIR, one table")
+    parser.add_argument("--out", type=Path, help="with --all: also write the table to this markdown file")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--harness-batch-size", type=int, default=16, help="pairs per forward (HFLM)")
     parser.add_argument("--labkit-batch-size", type=int, default=16, help="items per batch (labkit)")
@@ -169,8 +215,17 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    items = load_mc_jsonl(args.data, limit=args.limit)
     print(f"torch threads: {torch.get_num_threads()}; load average before: {os.getloadavg()[0]:.1f}", flush=True)
+    if args.all:
+        rows = run_all(args.model_dir, args.all, args.limit, args.harness_batch_size, args.labkit_batch_size)
+        table = format_parity_table(rows)
+        print(table)
+        if args.out:
+            args.out.write_text(table + "\n")
+        if not all(r["within"] for r in rows):
+            raise SystemExit(f"parity failed: a difference above {TOLERANCE_POINTS} points")
+        return
+    items = load_mc_jsonl(args.data, limit=args.limit)
     harness = run_harness(args.model_dir, args.data, items, args.limit, args.harness_batch_size)
     labkit = run_labkit(args.model_dir, items, args.labkit_batch_size)
     print(f"load average after: {os.getloadavg()[0]:.1f}")

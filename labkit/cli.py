@@ -374,16 +374,23 @@ def _add_report_commands(sub) -> None:
 
 
 def _add_eval_file_options(parser: argparse.ArgumentParser) -> None:
-    """``labkit eval --data FILE.jsonl``: score one multiple-choice file instead of the run's suite."""
+    """``labkit eval --model M --suite S [--data FILE] [--limit N]``: one model on one suite, outside a run."""
     parser.add_argument("--model", help="model to evaluate (default: the preset's model.name)")
-    parser.add_argument("--data", help="a multiple-choice JSONL file of {query, choices, gold} rows: prints acc "
-                                       "and acc_norm with 95%% intervals")
-    parser.add_argument("--limit", type=int, help="with --data: score only the first N rows")
+    parser.add_argument("--suite", help="score one suite outside a run: arc_challenge, arc_easy, hellaswag, piqa, "
+                                        "openbookqa, siqa, mmlu (acc / acc_norm) or squad (exact match / F1); "
+                                        "downloaded from the hub unless --data gives a local copy")
+    parser.add_argument("--data", help="a local file instead of the hub download: the suite's hub schema or labkit's "
+                                       "multiple-choice JSONL of {query, choices, gold} rows (detected); alone, a "
+                                       "multiple-choice file")
+    parser.add_argument("--limit", type=int, help="with --suite / --data: score only the first N rows (as "
+                                                  "lm_eval --limit does)")
     run_suite = parser.get_default("func")
 
     def command(args):
-        if args.data:
+        if args.data or args.suite:
             return cmd_eval_file(args)
+        if args.limit is not None:
+            raise ConfigError("--limit goes with --suite or --data; for a run's evaluation use --set eval.limit=N")
         if args.model:
             args.overrides.append(f"model.name={args.model}")
         return run_suite(args)
@@ -391,12 +398,15 @@ def _add_eval_file_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_eval_file(args) -> dict:
-    from labkit.eval.evaluate import score_mc_file
+    from labkit.config import EVAL_SUITES
+    from labkit.eval.standalone import score_suite
 
+    if args.suite is not None and (args.suite == "demo" or args.suite not in EVAL_SUITES):
+        hub = [name for name in EVAL_SUITES if name != "demo"]
+        raise ConfigError(f"--suite {args.suite!r} is not a hub suite: use one of {', '.join(hub)} (the demo suite "
+                          "is a run's evaluation: labkit eval --preset P --run NAME)")
     config = load_config(args.preset, args.overrides)
-    return score_mc_file(args.model or config.model.name, args.data, limit=args.limit,
-                         batch_size=config.eval.batch_size, device=config.model.device,
-                         n_resamples=config.eval.bootstrap, seed=config.eval.seed)
+    return score_suite(config, args.model or config.model.name, suite=args.suite, data=args.data, limit=args.limit)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,8 @@ Presets are commented YAML files shipped in ``labkit/presets/``; a preset may na
 whose values it overrides. Every field carries its own documentation (``doc``) so that error messages,
 the CLI and the README can explain it, and every section validates itself in ``__post_init__``.
 
-Long on purpose: every setting of every stage is declared here once, each with its documentation and check,
+This module is long on purpose: every setting of every stage is declared here once, each with its documentation and
+check,
 so that ``labkit presets --keys`` and the error messages have one source.
 """
 
@@ -94,6 +95,11 @@ class DataConfig:
     invalid: str = doc("What to do with malformed rows: stop with an error, or drop them and report.", "fail",
                        choices=("fail", "drop"))
     val_fraction: float = doc("Share of the training rows held out for validation loss.", 0.05)
+    val_rows: int | None = doc(
+        "A fixed validation set: this many rows of each source, carved with seed 'val_seed' before 'limit' applies, "
+        "so every data.limit and train.seed of an experiment validates on the same rows (replaces val_fraction; "
+        "None: val_fraction of each run's own rows).", None)
+    val_seed: int = doc("Seed of the fixed validation carve (val_rows); independent of train.seed.", 0)
     test_fraction: float = doc("Share held out as test for sources that ship no test split (hub data).", 0.05)
     max_seq_length: int = doc("Maximum tokens per training sequence; longer ones are truncated.", 512)
     chat_template: str = doc("'auto' uses the tokenizer's own chat template; or a named template "
@@ -102,7 +108,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check_choices(self)
-        _positive(self, "limit", "min_tokens", "max_tokens", "max_seq_length")
+        _positive(self, "limit", "min_tokens", "max_tokens", "max_seq_length", "val_rows")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 <= value < 1:
@@ -223,13 +229,23 @@ class TrainConfig:
             _fail("train", "warmup_ratio", self.warmup_ratio, "must be in [0, 1)")
 
 
+# Suites labkit serves (hub ids, prompts, conversions: labkit/eval/suites/, which checks it serves exactly these).
+EVAL_SUITES = ("demo", "arc_challenge", "arc_easy", "hellaswag", "piqa", "openbookqa", "siqa", "mmlu", "squad")
+CUSTOM_SUITE = "custom:"
+
+
 @dataclass
 class EvalConfig:
     """How models are evaluated."""
 
-    suite: str = doc("Evaluation suite: 'demo' uses the project's held-out data; others are hub/local suites.",
-                     "demo")
-    limit: int | None = doc("Evaluate a seeded random subset of this many items per category (None: all).", None)
+    suite: list[str] = doc(
+        "Suites, in order: demo (the project's held-out data per category); hub benchmarks arc_challenge, arc_easy, "
+        "hellaswag, piqa, openbookqa, siqa, mmlu (multiple choice, lm-evaluation-harness 0.4.13's data and prompts); "
+        "squad (SQuAD v1.1 validation, exact match / F1); custom:PATH (a local {query, choices, gold} JSONL).",
+        factory=lambda: ["demo"])
+    limit: int | None = doc("Evaluate a seeded random subset of this many items per category and suite (None: all).",
+                            None)
+    limits: dict[str, int] = doc("Per-suite limits replacing 'limit', e.g. {arc_challenge: 300}.", factory=dict)
     batch_size: int = doc("Prompts per generation / scoring batch.", 16)
     max_new_tokens: int = doc("Tokens generated per answer.", 96)
     bootstrap: int = doc("Bootstrap resamples for the 95% intervals.", 1000)
@@ -238,6 +254,21 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "limit", "batch_size", "max_new_tokens", "bootstrap")
+        for name in self.suite if self.suite else [None]:
+            if name is None or not (name in EVAL_SUITES or (name.startswith(CUSTOM_SUITE) and name[7:].strip())):
+                close = difflib.get_close_matches(str(name), EVAL_SUITES, n=1)
+                _fail("eval", "suite", name, ("did you mean " + close[0] + "? " if close else "") + "known suites are "
+                      f"{', '.join(EVAL_SUITES)}, or custom:PATH for a local multiple-choice file")
+        if len(set(self.suite)) != len(self.suite):
+            _fail("eval", "suite", self.suite, "a suite is listed twice")
+        for name, value in self.limits.items():
+            if name not in self.suite or isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                _fail("eval", "limits", self.limits, f"give positive integer limits for suites of eval.suite "
+                                                     f"({', '.join(self.suite)})")
+
+    def limit_for(self, suite: str) -> int | None:
+        """The item limit of one suite: its entry in ``limits``, else ``limit``."""
+        return self.limits.get(suite, self.limit)
 
 
 SECTIONS: dict[str, type] = {

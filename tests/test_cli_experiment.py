@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from test_report import config_snapshot, fake_outputs, fake_run
 
@@ -57,12 +59,20 @@ def test_grid_options_give_the_same_runs_and_configs_as_python():
 
 def test_reference_experiments_match_their_definitions():
     data_size = cli.build_experiment(cli.build_parser().parse_args(["experiment", "data-size"]))
-    lead = Experiment("data-size", {"data.limit": [50, 150, 400]}, seeds=[42, 7], preset="cpu-demo")
+    lead = Experiment("data-size", {"data.limit": [50, 150, 400]}, seeds=[42, 7], preset="cpu-demo",
+                      overrides={"data.val_rows": 20, "data.val_seed": 0})
     assert data_size.configs == lead.configs and data_size.overrides == lead.overrides
     sizes = reference_experiment("size-vs-tuning")
     assert [c.run_name for c in sizes.cells()] == ["size-vs-tuning-name_smollm2_135m_instruct-s42",
                                                    "size-vs-tuning-name_gemma3_270m-s42"]
-    assert set(EXPERIMENTS) == {"data-size", "size-vs-tuning"}
+    assert set(EXPERIMENTS) == {"data-size", "size-vs-tuning", "seeds-data-size", "lora-vs-rslora"}
+    rslora = reference_experiment("lora-vs-rslora")
+    assert len(rslora.cells()) == 12 and rslora.grid == {"lora.r": [4, 16, 64], "lora.use_rslora": [False, True]}
+    seeds = reference_experiment("seeds-data-size")
+    assert seeds.seeds == [42, 7, 1234] and len(seeds.cells()) == 9
+    for name in ("data-size", "seeds-data-size", "lora-vs-rslora"):  # one validation set for every cell
+        configs = reference_experiment(name).configs.values()
+        assert {(c.data.val_rows, c.data.val_seed) for c in configs} == {(20, 0)}
 
 
 def test_experiment_command_resumes_and_writes_its_report(tmp_path, capsys):
@@ -80,9 +90,17 @@ def test_experiment_command_resumes_and_writes_its_report(tmp_path, capsys):
                                                  for suffix in ("png", "svg")} | {"summary.md"}
     summary = (folder / "summary.md").read_text()
     assert "labkit experiment --name ds --preset smoke --grid data.limit=8,16 --seeds 1,2 --set lora.r=4" in summary
+    assert "measured on each run's own validation split" in summary
     third = Fake()
     run_cli(ARGS, third)
     assert third.trained == []
+
+
+def test_a_fixed_validation_set_is_named_in_the_report(tmp_path):
+    result = run_cli([*ARGS, "--name", "dsv", "--set", "data.val_rows=3"], Fake())
+    summary = (Path(result["dir"]) / "summary.md").read_text()
+    assert "one fixed validation set: data.val_rows=3 rows of each source" in summary
+    assert "--set data.val_rows=3" in summary
 
 
 def test_report_only_runs_nothing(tmp_path):
@@ -150,12 +168,13 @@ def test_reference_report_only_writes_every_reference_report(tmp_path, monkeypat
     demo = fake_run(tmp_path / "runs", "demo", {}, 42)
     demo.record("notebooks", [{"notebook": "01_data_prep.ipynb", "seconds": 60.0}])
     result = run_cli(["reference", "--report-only"], Fake())
-    assert set(result) == {"demo", "data-size", "size-vs-tuning"}
+    assert set(result) == {"demo", "data-size", "size-vs-tuning", "seeds-data-size", "lora-vs-rslora"}
     demo_summary = (tmp_path / "reports" / "cpu-demo" / "summary.md").read_text()
     assert "labkit notebooks --preset cpu-demo --run demo" in demo_summary
     assert "Run time: 1 min" in demo_summary
     assert not (tmp_path / "reports" / "cpu-demo" / "data_size.png").exists() and "Skipped" not in demo_summary
     assert "Finished: 0 of 6 runs." in (tmp_path / "reports" / "data-size" / "summary.md").read_text()
+    assert "Finished: 0 of 12 runs." in (tmp_path / "reports" / "lora-vs-rslora" / "summary.md").read_text()
 
 
 def test_only_the_main_process_prints_a_command_result(capsys, monkeypatch):

@@ -171,3 +171,25 @@ def test_length_histograms_figure():
     titles = [axis.get_title(loc="left") for axis in figure.axes]
     assert titles[0] == "a: 3 rows, 33.3% longer than max_seq_length=256"
     assert len(figure.axes) == 2
+
+
+def test_a_fixed_validation_set_is_the_same_for_every_limit_and_seed(project_fixtures, smol_tokenizer):
+    seen = []
+    for limit, seed in ((5, 1), (20, 1), (20, 2)):
+        cfg = fixture_config(**{"data.val_rows": "3", "data.limit": str(limit), "train.seed": str(seed),
+                                "data.sample": "random"})
+        run = Run.open(f"fixed-{limit}-{seed}", cfg)
+        stats = prepare_data(cfg, run, smol_tokenizer)
+        validation, train = load_prepared(run, "validation"), load_prepared(run, "train")
+        seen.append([r["id"] for r in validation])
+        assert {r["id"] for r in train}.isdisjoint(seen[-1])          # never trained on
+        assert stats["validation_set"].startswith("fixed: data.val_rows=3")
+    assert seen[0] == seen[1] == seen[2] and len(seen[0]) == 6      # 3 rows of each of the two sources
+    other = fixture_config(**{"data.val_rows": "3", "data.val_seed": "9"})
+    assert [r["id"] for r in load_prepared(_prepared(other, smol_tokenizer), "validation")] != seen[0]
+
+
+def _prepared(cfg, tokenizer):
+    run = Run.open("other", cfg)
+    prepare_data(cfg, run, tokenizer)
+    return run

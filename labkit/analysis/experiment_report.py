@@ -11,13 +11,15 @@ from labkit.analysis.registry import collect
 from labkit.analysis.figures import (mean_std, plot_loss_curves, plot_model_size, plot_throughput_memory, quality_keys,
                                      record_value)
 from labkit.analysis.report import figure_lines, markdown_table, reports_dir, save_figures
-from labkit.analysis.sweeps import plot_data_size, plot_sweep
+from labkit.analysis.sweeps import plot_data_size, plot_lora_vs_rslora, plot_sweep
 
 
 def question_figures(records: list[dict], keys: list[str]) -> dict[str, Any]:
     """The figure that answers what an experiment over ``keys`` asks: model size for ``model.name``, the
     data-size curve for ``data.limit``, else quality against each varied setting."""
     figures = {}
+    if set(keys) == {"lora.r", "lora.use_rslora"}:
+        return {"lora_vs_rslora": plot_lora_vs_rslora(records)}
     for key in keys:
         if key == "model.name":
             figures["model_size"] = plot_model_size(records)
@@ -118,9 +120,8 @@ def experiment_markdown(experiment, records: list[dict], status: dict[str, str],
         lines += [f"**Not finished yet** (run the command below again to resume): {', '.join(unfinished)}", ""]
     if records:
         lines += ["## Results", "", "Mean ± std over seeds (std with n - 1); n = finished runs per grid point. "
-                  "Validation loss is measured on each run's own validation split (data.val_fraction of the "
-                  "training rows its seed picked), so the base model's value moves too; the evaluation metrics "
-                  "use the same held-out test items for every run.", "",
+                  + validation_words(experiment) + " The evaluation metrics use the same held-out test items for "
+                  "every run.", "",
                   markdown_table(grid_table(quality_rows(records, keys), [*keys, "model version"])), "",
                   "## Cost", "", markdown_table(grid_table(cost_rows(records, keys), keys)), ""]
     lines += ["## Runs", "", markdown_table(_cells_table(experiment, status, records)), ""]
@@ -128,6 +129,19 @@ def experiment_markdown(experiment, records: list[dict], status: dict[str, str],
     lines += provenance_lines(records, commands) if records else ["## How to reproduce", "", "```bash",
                                                                   *commands, "```", ""]
     return "\n".join(lines)
+
+
+def validation_words(experiment) -> str:
+    """How the experiment's validation loss was measured: one fixed set for all cells, or each run's own split."""
+    settings = {(c.data.val_rows, c.data.val_seed, tuple(c.data.sources)) for c in experiment.configs.values()}
+    if len(settings) == 1 and next(iter(settings))[0] is not None:
+        rows, seed, _ = next(iter(settings))
+        return (f"Validation loss is measured on one fixed validation set: data.val_rows={rows} rows of each source, "
+                f"carved with data.val_seed={seed} before data.limit applies, the same rows for every grid point and "
+                "seed (so the base model's validation loss is the same number in every row).")
+    return ("Validation loss is measured on each run's own validation split (data.val_fraction of the training rows "
+            "its seed picked, or differing data.val_rows settings), so the base model's value moves too: it mixes "
+            "which rows with what the grid varies.")
 
 
 def _cells_table(experiment, status: dict[str, str], records: list[dict]):

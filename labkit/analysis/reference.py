@@ -7,6 +7,11 @@ finished cells. Every step ends by (re)writing its report:
 * ``demo``: the cpu-demo run (``labkit notebooks --preset cpu-demo --run demo``) -> ``reports/cpu-demo/``
 * ``data-size``: training rows per source 50 / 150 / 400, seeds 42 and 7 -> ``reports/data-size/``
 * ``size-vs-tuning``: SmolLM2-135M vs Gemma 3 270M, base and fine-tuned -> ``reports/size-vs-tuning/``
+* ``seeds-data-size``: the seed write-ups' design, data sizes 1x / 2x / 3x x three seeds -> ``reports/seeds-data-size/``
+* ``lora-vs-rslora``: LoRA rank 4 / 16 / 64 with both scalings, seeds 42 and 7 -> ``reports/lora-vs-rslora/``
+
+The grids over data sizes and seeds validate on one fixed validation set (``data.val_rows``, carved before
+``data.limit`` with its own seed), so their validation losses differ only by what the grid varies.
 
 The definitions below must not change once cells have finished: a changed config makes a finished cell
 stale (:meth:`labkit.analysis.experiment.Experiment.is_done` refuses it) instead of silently mixing settings.
@@ -32,10 +37,11 @@ class ReferenceExperiment:
     grid: tuple[tuple[str, tuple], ...]   # (setting, values): a tuple so the definition cannot be changed
     seeds: tuple[int, ...]
     preset: str = "cpu-demo"
+    overrides: tuple[tuple[str, object], ...] = ()   # settings every cell shares
 
     def experiment(self, stages: Stages | None = None) -> Experiment:
         return Experiment(self.name, {key: list(values) for key, values in self.grid}, list(self.seeds),
-                          self.preset, stages=stages or Stages())
+                          self.preset, dict(self.overrides), stages=stages or Stages())
 
     def commands(self) -> list[str]:
         return [MAKE_REFERENCE, f"{ENV_PREFIX} labkit experiment {self.name}"]
@@ -61,11 +67,20 @@ class ReferenceRun:
 
 
 DEMO = ReferenceRun("demo", "cpu-demo", "cpu-demo")
+# One validation set for every cell: 20 rows of each project source (80 in all), whatever data.limit and the seed.
+FIXED_VALIDATION = (("data.val_rows", 20), ("data.val_seed", 0))
 EXPERIMENTS = {e.name: e for e in (
     ReferenceExperiment("data-size", "How do quality and validation loss change with the number of training rows?",
-                        (("data.limit", (50, 150, 400)),), (42, 7)),
+                        (("data.limit", (50, 150, 400)),), (42, 7), overrides=FIXED_VALIDATION),
     ReferenceExperiment("size-vs-tuning", "What does fine-tuning add to a 135M and a 270M model?",
                         (("model.name", ("smollm2-135m-instruct", "gemma3-270m")),), (42,)),
+    ReferenceExperiment("seeds-data-size", "The seed write-ups' design: does tripling the data help, beyond the spread "
+                        "of three seeds (mean ± std of ROUGE and the task metrics)?",
+                        (("data.limit", (100, 200, 300)),), (42, 7, 1234), overrides=FIXED_VALIDATION),
+    ReferenceExperiment("lora-vs-rslora", "Does rank-stabilised scaling (alpha / sqrt(r)) keep high LoRA ranks "
+                        "useful where plain scaling (alpha / r) fades?",
+                        (("lora.r", (4, 16, 64)), ("lora.use_rslora", (False, True))), (42, 7),
+                        overrides=FIXED_VALIDATION),
 )}
 ORDER = (DEMO.name, *EXPERIMENTS)
 

@@ -29,6 +29,7 @@ class SourceRows:
     name: str
     train: list[dict]
     test: list[dict] | None   # None: the source ships no test split (carve one out)
+    validation: list[dict] | None = None   # a fixed validation set (data.val_rows), carved before data.limit
 
 
 def project_data_dir() -> Path:
@@ -130,8 +131,19 @@ def is_local(spec: str) -> bool:
 
 
 def read_source(spec: str, *, hub_split: str = "train", limit: int | None = None, sample: str = "first",
-                seed: int = 0) -> SourceRows:
-    """Rows of one ``data.sources`` entry, with ``limit`` applied to its train part."""
+                seed: int = 0, val_rows: int | None = None, val_seed: int = 0) -> SourceRows:
+    """Rows of one ``data.sources`` entry, with ``limit`` applied to its train part.
+
+    With ``val_rows``, that many rows of the whole train part are set aside first as a fixed validation set (seeded
+    by ``val_seed`` only), and ``limit`` then applies to the rest: every limit and seed sees the same validation rows.
+    """
+    if val_rows is not None:
+        whole = read_source(spec, hub_split=hub_split)
+        count = max(0, min(val_rows, len(whole.train) - 1))  # always leave a training row
+        held = set(random.Random(f"{val_seed}:{spec}").sample(range(len(whole.train)), count))
+        rest = [row for i, row in enumerate(whole.train) if i not in held]
+        validation = [row for i, row in enumerate(whole.train) if i in held]
+        return SourceRows(whole.name, take(rest, limit, sample, seed), whole.test, validation)
     if spec.startswith(PROJECT_PREFIX):
         rows = read_project(spec[len(PROJECT_PREFIX):])
         return SourceRows(rows.name, take(rows.train, limit, sample, seed), rows.test)

@@ -38,6 +38,7 @@ class CleanSource:
     name: str
     train: list[dict]
     test: list[dict] | None
+    validation: list[dict] | None = None   # the fixed validation rows (data.val_rows)
 
 
 @dataclass
@@ -48,9 +49,10 @@ class Splits:
 
 
 def load_sources(data: DataConfig, seed: int = 0) -> list[SourceRows]:
-    """Raw rows of every ``data.sources`` entry (``data.limit`` rows of each train part)."""
-    return [read_source(spec, hub_split=data.hub_split, limit=data.limit, sample=data.sample, seed=seed)
-            for spec in data.sources]
+    """Raw rows of every ``data.sources`` entry (``data.limit`` rows of each train part; with ``data.val_rows``, a
+    fixed validation set of each source is carved first)."""
+    return [read_source(spec, hub_split=data.hub_split, limit=data.limit, sample=data.sample, seed=seed,
+                        val_rows=data.val_rows, val_seed=data.val_seed) for spec in data.sources]
 
 
 def _clean(rows: list, data: DataConfig, source: str, part: str) -> tuple[list[dict], dict]:
@@ -71,11 +73,12 @@ def standardise_sources(sources: list[SourceRows], data: DataConfig) -> tuple[li
     for source in sources:
         train, report = _clean(source.train, data, source.name, "train")
         reports.append(report)
-        test = None
-        if source.test is not None:
-            test, report = _clean(source.test, data, source.name, "test")
-            reports.append(report)
-        clean.append(CleanSource(source.name, train, test))
+        parts = {}
+        for part in ("test", "validation"):
+            if getattr(source, part, None) is not None:
+                parts[part], report = _clean(getattr(source, part), data, source.name, part)
+                reports.append(report)
+        clean.append(CleanSource(source.name, train, parts.get("test"), parts.get("validation")))
     totals = {key: sum(r[key] for r in reports) for key in ("rows", "kept", "dropped")}
     problems = Counter()
     for report in reports:
@@ -93,9 +96,12 @@ def token_info(tokenizer: Any, rows: list[dict], max_length: int) -> list[dict]:
 
 
 def build_splits(clean: list[CleanSource], data: DataConfig, tokenizer: Any, seed: int = 0) -> Splits:
-    """Filter, de-duplicate and split the clean sources into train / validation / test."""
+    """Filter, de-duplicate and split the clean sources into train / validation / test.
+
+    The validation rows are ``data.val_fraction`` of the kept training rows (seeded by ``seed``), or, with
+    ``data.val_rows``, the sources' fixed validation rows (filtered like the rest, never trained on)."""
     filtered = Counter()
-    train_pool, test = [], []
+    train_pool, test, fixed = [], [], []
     for source in clean:
         rows, dropped = filter_min_score(source.train, data.min_score)
         filtered["low_score"] += dropped
@@ -106,11 +112,13 @@ def build_splits(clean: list[CleanSource], data: DataConfig, tokenizer: Any, see
             filtered["low_score"] += dropped
         train_pool += rows
         test += carved
+        fixed += filter_min_score(source.validation, data.min_score)[0] if source.validation else []
     if data.dedupe:
         test, filtered["duplicates"] = dedupe(test)
-        train_pool, filtered["train_test_overlap"] = dedupe(train_pool, keys_of(test))
+        fixed, filtered["validation_test_overlap"] = dedupe(fixed, keys_of(test))
+        train_pool, filtered["train_test_overlap"] = dedupe(train_pool, keys_of(test) | keys_of(fixed))
     rows, tokens = {}, {}
-    for name, part in (("train", train_pool), ("test", test)):
+    for name, part in (("train", train_pool), ("test", test), ("validation", fixed)):
         info = token_info(tokenizer, part, data.max_seq_length)
         lengths = [i["n_tokens"] for i in info]
         kept_rows, _, counts = filter_token_length(list(zip(part, info)), lengths, data.min_tokens, data.max_tokens)
@@ -120,11 +128,12 @@ def build_splits(clean: list[CleanSource], data: DataConfig, tokenizer: Any, see
     if not rows["train"]:
         raise ValueError(f"no training rows are left after filtering ({dict(filtered)}): loosen data.min_score, "
                          "data.min_tokens / data.max_tokens, or add sources")
-    paired = [{**row, "_tokens": info} for row, info in zip(rows["train"], tokens["train"])]
-    train, validation = split_rows(paired, data.val_fraction, seed)
-    for name, part in (("train", train), ("validation", validation)):
-        rows[name] = [{k: v for k, v in r.items() if k != "_tokens"} for r in part]
-        tokens[name] = [r["_tokens"] for r in part]
+    if data.val_rows is None:
+        paired = [{**row, "_tokens": info} for row, info in zip(rows["train"], tokens["train"])]
+        train, validation = split_rows(paired, data.val_fraction, seed)
+        for name, part in (("train", train), ("validation", validation)):
+            rows[name] = [{k: v for k, v in r.items() if k != "_tokens"} for r in part]
+            tokens[name] = [r["_tokens"] for r in part]
     return Splits({name: rows[name] for name in SPLITS}, {name: tokens[name] for name in SPLITS}, dict(filtered))
 
 
@@ -135,11 +144,17 @@ def lengths_by_category(splits: Splits, split: str = "train") -> dict[str, list[
     return dict(grouped)
 
 
+def _validation_words(data: DataConfig) -> str:
+    if data.val_rows is not None:
+        return f"fixed: data.val_rows={data.val_rows} rows per source (data.val_seed={data.val_seed})"
+    return f"data.val_fraction={data.val_fraction} of the run's own training rows"
+
+
 def compute_stats(splits: Splits, data: DataConfig, tokenizer: Any, validation_report: dict | None = None) -> dict:
     """Counts per split and category, token-length percentiles, trainable share and truncation rate."""
     stats: dict[str, Any] = {"max_seq_length": data.max_seq_length, "chat_template": data.chat_template,
                              "end_of_turn": end_of_turn_text(tokenizer), "filtered": splits.filtered,
-                             "sources": list(data.sources), "splits": {}}
+                             "sources": list(data.sources), "splits": {}, "validation_set": _validation_words(data)}
     empty_ids = []
     for name in SPLITS:
         rows, info = splits.rows[name], splits.tokens[name]

@@ -5,9 +5,10 @@ from labkit.lazy import lazy_exports
 
 _EXPORTS = {
     "run_evaluation": "evaluate", "summary_table": "evaluate", "verdict": "evaluate", "examples": "evaluate",
-    "load_summary": "evaluate", "load_records": "evaluate", "score_mc_file": "evaluate",
+    "load_summary": "evaluate", "load_records": "evaluate", "score_mc_file": "standalone",
+    "score_suite": "standalone",
     "EvalSetupError": "evaluate",
-    "plot_intervals": "plots",
+    "plot_intervals": "plots", "retention_table": "tables", "knowledge_line": "verdicts",
     "score_multiple_choice": "mcscore", "bootstrap_ci": "metrics",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,7 +1,8 @@
 """The evaluation stage (notebook 04, ``labkit eval``): base vs fine-tuned on held-out data, with 95% intervals.
 
-For each model ("base", and "tuned" = base + the run's adapter when training wrote one) the ``demo`` suite
-scores a seeded subset of ``eval.limit`` test items per category:
+For each model ("base", and "tuned" = base + the run's adapter when training wrote one) every suite of
+``eval.suite`` is scored on the same seeded subset of items. The ``demo`` suite takes ``eval.limit`` test items per
+category:
 
 - function_calling: function-name and full-call accuracy of the generated JSON call;
 - reading_qa: SQuAD exact match and F1;
@@ -9,6 +10,9 @@ scores a seeded subset of ``eval.limit`` test items per category:
 - general: ROUGE-1/2/L/Lsum against the reference reply, and perplexity on the assistant tokens;
 - mc_knowledge: multiple-choice acc / acc_norm by log-likelihood (what fine-tuning may cost in knowledge);
 - judge (optional, ``eval.judge_model``): an LLM judge's 1-5 score of the general replies.
+
+A hub suite (labkit/eval/suites/) is one more category named after it: a multiple-choice benchmark scored like
+mc_knowledge (acc / acc_norm, lm-evaluation-harness prompts), SQuAD v1.1 generated and scored like reading_qa.
 
 Outputs: ``run/eval/<base|tuned>/<category>.jsonl`` (one record per example) and ``run/eval/summary.json``
 (means with bootstrap intervals per model, and a paired base-vs-tuned test per metric).
@@ -33,10 +37,9 @@ from labkit.eval.verdicts import verdict
 from labkit.runs import MissingInput, Run, atomic_write_json, read_json, read_jsonl, write_jsonl
 
 __all__ = ["run_evaluation", "evaluate_model", "summary_table", "examples", "verdict", "load_summary",
-           "load_records", "score_mc_file"]
+           "load_records"]
 
 EVAL_DIR = "eval"
-SUITES = ("demo",)
 PERPLEXITY_CATEGORIES = ("general",)
 
 
@@ -105,7 +108,8 @@ def add_perplexity(model, tokenizer, groups: Mapping[str, Sequence[Mapping]], re
             record.update(value)
 
 
-def mc_records(model, tokenizer, items: Sequence[Mapping], cfg: Config, progress: bool = True) -> list[dict]:
+def mc_records(model, tokenizer, items: Sequence[Mapping], cfg: Config, progress: bool = True,
+               category: str = MC_CATEGORY) -> list[dict]:
     """Multiple-choice records (log-likelihood scoring, lm-evaluation-harness conventions)."""
     from labkit.eval.mcscore import score_multiple_choice
 
@@ -113,19 +117,24 @@ def mc_records(model, tokenizer, items: Sequence[Mapping], cfg: Config, progress
         return []
     result = score_multiple_choice(model, tokenizer, items, batch_size=cfg.eval.batch_size, progress=progress,
                                    n_resamples=cfg.eval.bootstrap, seed=cfg.eval.seed)
-    return [{"id": item["id"], "category": MC_CATEGORY, "prompt": item["query"],
+    return [{"id": item["id"], "category": category, "prompt": item["query"],
              "prediction": item["choices"][r["pred_norm"]], "reference": item["choices"][r["gold"]],
              "acc": float(r["correct"]), "acc_norm": float(r["correct_norm"]), "pred": r["pred"],
              "pred_norm": r["pred_norm"], "gold": r["gold"]} for item, r in zip(items, result["per_item"])]
 
 
-def evaluate_model(model, tokenizer, groups: Mapping[str, Sequence[Mapping]], mc_items: Sequence[Mapping],
-                   cfg: Config, progress: bool = True) -> dict[str, list[dict]]:
-    """Every category's per-example records for one model."""
+def evaluate_model(model, tokenizer, groups: Mapping[str, Sequence[Mapping]],
+                   mc_sets: Mapping[str, Sequence[Mapping]] | Sequence[Mapping], cfg: Config,
+                   progress: bool = True) -> dict[str, list[dict]]:
+    """Every category's per-example records for one model; ``mc_sets`` maps a category to its multiple-choice
+    items (a plain list is the demo's mc_knowledge items)."""
+    if not isinstance(mc_sets, Mapping):
+        mc_sets = {MC_CATEGORY: mc_sets}
     records = generation_records(model, tokenizer, groups, cfg, progress)
     add_perplexity(model, tokenizer, groups, records, cfg, progress)
-    if mc_items:
-        records[MC_CATEGORY] = mc_records(model, tokenizer, mc_items, cfg, progress)
+    for category, items in mc_sets.items():
+        if items:
+            records[category] = mc_records(model, tokenizer, items, cfg, progress, category)
     return records
 
 
@@ -175,8 +184,8 @@ def build_summary(records: Mapping[str, Mapping[str, list[dict]]], cfg: Config, 
     if "base" in records and "tuned" in records:
         comparison = {category: compare_category(category, records["base"][category], rows, n_boot, seed)
                       for category, rows in records["tuned"].items() if category in records["base"]}
-    return {"run": run.name, "suite": cfg.eval.suite, "model": cfg.model.name, "models": dict(models),
-            "settings": {k: getattr(cfg.eval, k) for k in ("limit", "seed", "batch_size", "max_new_tokens",
+    return {"run": run.name, "suite": list(cfg.eval.suite), "model": cfg.model.name, "models": dict(models),
+            "settings": {k: getattr(cfg.eval, k) for k in ("limit", "limits", "seed", "batch_size", "max_new_tokens",
                                                              "bootstrap", "judge_model")},
             "confidence": 0.95, "results": results, "comparison": comparison, "notes": notes}
 
@@ -187,20 +196,39 @@ def _test_rows(run: Run) -> list[dict]:
     return load_prepared(run, "test")
 
 
+def suite_sets(cfg: Config, run: Run) -> tuple[dict[str, list], dict[str, list], list[str], dict[str, str]]:
+    """Every suite's items: (generation rows per category, multiple-choice items per category, notes, sources)."""
+    from labkit.eval.suites import load_suite
+
+    groups: dict[str, list] = {}
+    mc_sets: dict[str, list] = {}
+    notes, sources = [], {}
+    for name in cfg.eval.suite:
+        limit = cfg.eval.limit_for(name)
+        if name == "demo":
+            groups.update(by_category(_test_rows(run), limit, cfg.eval.seed))
+            mc_items = load_mc_items(limit, cfg.eval.seed)
+            if mc_items:
+                mc_sets[MC_CATEGORY] = mc_items
+            else:
+                notes.append("No multiple-choice knowledge set (data/mc_knowledge/test.jsonl): knowledge cost not "
+                             "measured.")
+            sources[name] = "the run's prepared test split (data/), and data/mc_knowledge/test.jsonl"
+            continue
+        data = load_suite(name, limit, cfg.eval.seed)
+        (mc_sets if data.kind == "mc" else groups)[data.category] = data.items
+        sources[name] = data.source
+    return groups, mc_sets, notes, sources
+
+
 def run_evaluation(cfg: Config, run: Run, progress: bool = True) -> dict:
     """Evaluate the base model and, when the run has an adapter, the fine-tuned one; write and return the summary."""
-    if cfg.eval.suite not in SUITES:
-        raise EvalSetupError(f"eval.suite={cfg.eval.suite!r} is not available: use {', '.join(SUITES)}")
-    groups = by_category(_test_rows(run), cfg.eval.limit, cfg.eval.seed)
-    mc_items = load_mc_items(cfg.eval.limit, cfg.eval.seed)
+    groups, mc_sets, notes, sources = suite_sets(cfg, run)
     adapter = adapter_path(run)
-    notes = []
     if adapter is None:
         notes.append(f"The run has no adapter ({run.path('adapter')} is missing): only the base model was "
                      "evaluated. Run notebook 02 (or `labkit train`) to compare with a fine-tuned model.")
         shutil.rmtree(eval_dir(run) / "tuned", ignore_errors=True)
-    if not mc_items:
-        notes.append("No multiple-choice knowledge set (data/mc_knowledge/test.jsonl): knowledge cost not measured.")
     tokenizer = load_eval_tokenizer(cfg, adapter)
     records, models = {}, {}
     for tag, path in (("base", None), ("tuned", adapter)):
@@ -208,7 +236,7 @@ def run_evaluation(cfg: Config, run: Run, progress: bool = True) -> dict:
             continue
         started = time.time()
         model = load_eval_model(cfg, path)
-        records[tag] = evaluate_model(model, tokenizer, groups, mc_items, cfg, progress)
+        records[tag] = evaluate_model(model, tokenizer, groups, mc_sets, cfg, progress)
         del model
         models[tag] = {"name": cfg.model.name, "adapter": str(path) if path else None,
                        "seconds": round(time.time() - started, 1)}
@@ -219,26 +247,6 @@ def run_evaluation(cfg: Config, run: Run, progress: bool = True) -> dict:
         write_records(run, tag, per_category)
     summary = build_summary(records, cfg, run, notes, models)
     summary["judge"] = judge
+    summary["sources"] = sources
     atomic_write_json(eval_dir(run) / "summary.json", summary)
     return summary
-
-
-# ----------------------------------------------------------------- a multiple-choice file (``labkit eval --data``)
-
-def score_mc_file(model_name: str, data: str | Path, limit: int | None = None, batch_size: int = 16,
-                  device: str = "auto", n_resamples: int = 1000, seed: int = 0, progress: bool = False) -> dict:
-    """acc and acc_norm with 95% intervals of ``model_name`` on an evalsets-format file (first ``limit`` rows)."""
-    from labkit.env import pick_device
-    from labkit.eval.mcscore import load_mc_jsonl, score_multiple_choice
-    from labkit.models import load_causal_lm, load_tokenizer
-
-    if limit is not None and limit < 1:
-        raise ValueError(f"--limit {limit} is invalid: give a positive number of rows")
-    path = Path(data).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"--data {path} does not exist; give a JSONL file of {{query, choices, gold}} rows")
-    items = load_mc_jsonl(path, limit=limit)
-    model = load_causal_lm(model_name, device=pick_device(device))
-    result = score_multiple_choice(model, load_tokenizer(model_name), items, batch_size=batch_size,
-                                   progress=progress, n_resamples=n_resamples, seed=seed)
-    return {"model": model_name, "data": str(path), **result["aggregate"]}

@@ -49,7 +49,10 @@ class MCDataError(ValueError):
 
 
 def validate_item(item: Any, where: str) -> dict:
-    """Check {"query": str, "choices": [str, ...], "gold": int} and return it as a plain dict."""
+    """Check {"query": str, "choices": [str, ...], "gold": int[, "context": str]} and return it as a plain dict.
+
+    ``context``, when present, is the scored prompt verbatim (a hub suite's harness prompt); without it the prompt
+    is ``query`` plus the "Answer:" cue (:func:`build_context`)."""
     if not isinstance(item, Mapping):
         raise MCDataError(f"{where}: expected a JSON object, got {type(item).__name__}.")
     for field in ("query", "choices", "gold"):
@@ -65,7 +68,13 @@ def validate_item(item: Any, where: str) -> dict:
             raise MCDataError(f"{where}: field 'choices'[{k}] must be a non-empty string, got {choice!r}.")
     if isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < len(choices):
         raise MCDataError(f"{where}: field 'gold' must be an integer index in 0..{len(choices) - 1}, got {gold!r}.")
-    return {"query": query, "choices": list(choices), "gold": gold}
+    out = {"query": query, "choices": list(choices), "gold": gold}
+    context = item.get("context")
+    if context is not None:  # the exact prompt of a benchmark whose harness prompt has no "Answer:" cue
+        if not isinstance(context, str) or not context.strip():
+            raise MCDataError(f"{where}: field 'context' must be a non-empty string when given.")
+        out["context"] = context
+    return out
 
 
 def load_mc_jsonl(path: str | Path, limit: int | None = None, seed: int | None = None) -> list[dict]:
@@ -143,7 +152,7 @@ class EncodedItem:
 def encode_items(tokenizer, items: Sequence[Mapping]) -> list[EncodedItem]:
     encoded = []
     for index, item in enumerate(items):
-        context = build_context(item["query"])
+        context = item.get("context") or build_context(item["query"])
         pairs = [encode_pair(tokenizer, context, TARGET_DELIMITER + c) for c in item["choices"]]
         context_enc = pairs[0][0]  # identical for every choice: the context string is the same
         if not context_enc or any(not cont for _, cont in pairs):

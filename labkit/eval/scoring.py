@@ -35,9 +35,17 @@ METRICS: dict[str, tuple[Metric, ...]] = {
 }
 
 
+def scored_as(category: str) -> str:
+    """The category whose metrics and scorer ``category`` uses: a multiple-choice suite's (arc_challenge, a custom
+    file) are mc_knowledge's, SQuAD's are reading_qa's; any other category is itself."""
+    from labkit.eval.suites.registry import scored_as as suite_scored_as  # lazy: the suites import mcscore (torch)
+
+    return category if category in METRICS else suite_scored_as(category)
+
+
 def metrics_for(category: str) -> tuple[Metric, ...]:
     """The metrics of a category; categories labkit does not know are scored with ROUGE like 'general'."""
-    return METRICS.get(category, METRICS["general"][:4])
+    return METRICS.get(scored_as(category), METRICS["general"][:4])
 
 
 def primary_metric(category: str) -> Metric:
@@ -81,7 +89,7 @@ SCORERS = {
 def score_category(category: str, rows: Sequence[Mapping], predictions: Sequence[str],
                    references: Sequence[str]) -> list[dict[str, Any]]:
     """Per-example score fields for ``category`` (unknown categories: ROUGE against the reference reply)."""
-    scorer = SCORERS.get(category)
+    scorer = SCORERS.get(scored_as(category))
     if scorer is not None:
         return scorer(rows, predictions)
     return score_rouge(references, predictions)
@@ -91,7 +99,7 @@ def display_reference(category: str, row: Mapping, reply: str) -> Any:
     """What a record shows as its reference: the gold call / answers / number, else the reference reply."""
     if category == "function_calling":
         return gold_call(row)
-    if category == "reading_qa":
+    if scored_as(category) == "reading_qa":
         return gold_answers(row)
     if category == "arithmetic":
         return gold_number(row)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from labkit.eval.scoring import Metric, metrics_for, primary_metric
+from labkit.eval.scoring import Metric, metrics_for, primary_metric, scored_as
 
 TAGS = ("base", "tuned")
 
@@ -90,6 +90,20 @@ def summary_table(summary: Mapping, formatted: bool = True):
                          "tuned is": row["outcome"] or "-"})
         out.append(item)
     return pd.DataFrame(out)
+
+
+def retention_table(summary: Mapping):
+    """:func:`summary_table` for the knowledge benchmarks only (data/mc_knowledge, hub multiple-choice suites,
+    custom files): what fine-tuning cost, base vs tuned on the same items."""
+    from labkit.eval.suites.registry import label_of
+
+    table = summary_table(summary)
+    if table.empty:
+        return table
+    knowledge = table["category"].map(lambda c: scored_as(c) == "mc_knowledge")
+    out = table[knowledge].copy()
+    out["category"] = out["category"].map(label_of)
+    return out.rename(columns={"category": "benchmark"}).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------- examples

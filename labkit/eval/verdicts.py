@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from labkit.eval.items import MC_CATEGORY
-from labkit.eval.scoring import Metric, metrics_for, primary_metric
+from labkit.eval.scoring import Metric, metrics_for, primary_metric, scored_as
 from labkit.eval.tables import fmt_change, fmt_interval, fmt_p
 
 SMALL_N = 30
@@ -25,7 +25,15 @@ def _stats(summary: Mapping, tag: str, category: str, metric: Metric) -> Mapping
 
 
 def _pretty(category: str) -> str:
-    return category.replace("_", " ")
+    from labkit.eval.suites.registry import label_of
+
+    return label_of(category)
+
+
+def is_knowledge(category: str) -> bool:
+    """Multiple-choice categories (the demo's mc_knowledge, hub benchmarks, custom files) measure what fine-tuning
+    may cost in general knowledge; they are not tasks the fine-tune is meant to improve."""
+    return scored_as(category) == MC_CATEGORY
 
 
 def _overlap_words(a: Mapping, b: Mapping) -> str:
@@ -61,7 +69,34 @@ def _headline(outcomes: Mapping[str, str]) -> str:
     return "; ".join(parts) + " (95% intervals of the paired difference, tuned minus base, on the same items)."
 
 
+def suite_knowledge_line(summary: Mapping, category: str) -> str | None:
+    """'ARC-Challenge: 67.0% -> 51.0% (acc_norm): fine-tuning cost 16.0 points of general knowledge (...)'."""
+    metric = primary_metric(category)
+    paired = summary.get("comparison", {}).get(category, {}).get(metric.name)
+    base, tuned = _stats(summary, "base", category, metric), _stats(summary, "tuned", category, metric)
+    if not (paired and base and tuned):
+        return None
+    points = 100 * abs(paired["mean_diff"])
+    head = f"{_pretty(category)}: {100 * base['mean']:.1f}% -> {100 * tuned['mean']:.1f}% ({metric.label})"
+    if paired["outcome"] == "worse":
+        words = f"fine-tuning cost {points:.1f} points of general knowledge"
+    elif paired["outcome"] == "better":
+        words = f"general knowledge went up {points:.1f} points"
+    else:
+        words = "no measurable change in general knowledge (the interval of the change includes zero)"
+    return (f"{head}: {words} (change {fmt_change(paired, metric)}, paired p {fmt_p(paired['p_value'])}, "
+            f"n={paired.get('n', base.get('n'))}).")
+
+
 def knowledge_line(summary: Mapping) -> str:
+    suites = [line for category in sorted(summary.get("comparison", {}))
+              if category != MC_CATEGORY and is_knowledge(category)
+              for line in [suite_knowledge_line(summary, category)] if line]
+    demo = demo_knowledge_line(summary) if MC_CATEGORY in summary.get("comparison", {}) or not suites else None
+    return "\n".join(([demo] if demo else []) + suites)
+
+
+def demo_knowledge_line(summary: Mapping) -> str:
     metric = primary_metric(MC_CATEGORY)
     paired = summary.get("comparison", {}).get(MC_CATEGORY, {}).get(metric.name)
     if not paired:
@@ -113,7 +148,8 @@ def verdict(summary: Mapping) -> str:
     results = summary.get("results", {})
     if "tuned" not in results:
         return "\n".join(base_only(summary) + [judge_line(summary)])
-    tasks = [c for c in sorted(results["tuned"]) if c not in NOT_TASKS and c in summary.get("comparison", {})]
+    tasks = [c for c in sorted(results["tuned"]) if c not in NOT_TASKS and not is_knowledge(c)
+             and c in summary.get("comparison", {})]
     outcomes = {c: summary["comparison"][c][primary_metric(c).name]["outcome"] for c in tasks
                 if primary_metric(c).name in summary["comparison"][c]}
     lines = [_headline(outcomes) if outcomes else "No task was scored for both models."]
