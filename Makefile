@@ -40,7 +40,7 @@ setup: $(STAMP)
 # caches the built wheel (~/.cache/pip), so later installs, even into a fresh .venv, take seconds.
 LLAMACPP_STAMP := $(VENV)/.labkit-llamacpp-installed
 $(LLAMACPP_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e ".[llamacpp]"
+	$(BIN)/pip install -q -c $(LOCK) -e ".[llamacpp]"
 	touch $@
 
 demo: setup

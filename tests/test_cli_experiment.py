@@ -8,6 +8,7 @@ import pytest
 from test_report import config_snapshot, fake_outputs, fake_run
 
 from labkit import cli
+from labkit.analysis import commands
 from labkit.analysis.experiment import Experiment, ExperimentError, Stages
 from labkit.analysis.reference import EXPERIMENTS, reference_experiment
 
@@ -46,19 +47,19 @@ def run_cli(argv: list[str], fake: Fake):
 
 
 def test_grid_options_give_the_same_runs_and_configs_as_python():
-    from_cli = cli.build_experiment(cli.build_parser().parse_args(ARGS))
+    from_cli = commands.build_experiment(cli.build_parser().parse_args(ARGS))
     in_python = Experiment("ds", {"data.limit": [8, 16]}, [1, 2], "smoke", {"lora.r": 4})
     assert [c.run_name for c in from_cli.cells()] == ["ds-limit_8-s1", "ds-limit_8-s2", "ds-limit_16-s1",
                                                      "ds-limit_16-s2"]
     assert from_cli.grid == {"data.limit": [8, 16]}  # typed as the config reads them, not "8"
     assert {n: c.to_dict() for n, c in from_cli.configs.items()} == {
         n: c.to_dict() for n, c in in_python.configs.items()}
-    again = cli.build_experiment(cli.build_parser().parse_args(from_cli.command().split()[1:]))
+    again = commands.build_experiment(cli.build_parser().parse_args(from_cli.command().split()[1:]))
     assert again.configs == from_cli.configs  # the command written into the report rebuilds the experiment
 
 
 def test_reference_experiments_match_their_definitions():
-    data_size = cli.build_experiment(cli.build_parser().parse_args(["experiment", "data-size"]))
+    data_size = commands.build_experiment(cli.build_parser().parse_args(["experiment", "data-size"]))
     lead = Experiment("data-size", {"data.limit": [50, 150, 400]}, seeds=[42, 7], preset="cpu-demo",
                       overrides={"data.val_rows": 20, "data.val_seed": 0})
     assert data_size.configs == lead.configs and data_size.overrides == lead.overrides

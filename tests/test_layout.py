@@ -67,7 +67,7 @@ def _notebook_imports() -> list[tuple[str, str]]:
 
 def test_notebooks_import_stage_packages_and_foundations_only():
     stages = {"labkit.data", "labkit.train", "labkit.infer", "labkit.eval", "labkit.export", "labkit.analysis"}
-    foundations = {"labkit.notebook", "labkit.config", "labkit.runs", "labkit.env", "labkit.models"}
+    foundations = {"labkit.notebook", "labkit.config", "labkit.runs", "labkit.env", "labkit.models", "labkit.doctor"}
     imports = _notebook_imports()
     assert imports, "no labkit import found in the notebooks"
     assert [(nb, m) for nb, m in imports if m not in stages | foundations] == []
