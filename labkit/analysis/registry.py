@@ -99,10 +99,19 @@ def eval_rows(summary: dict | None) -> tuple[list[dict], list[dict]]:
 
 # ------------------------------------------------------------------ records
 
+def _current_form(config: dict) -> dict:
+    """A run's saved config as today's labkit reads it (e.g. an older run's ``eval.suite: demo`` is ``[demo]`` now),
+    so that comparing it with its preset lists only real changes; the saved form where it no longer validates."""
+    try:
+        return Config.from_dict(config).to_dict()
+    except ConfigError:
+        return config
+
+
 def load_record(run: Run) -> dict:
     """Everything one run wrote, as a plain dict (see the module docstring); missing files are listed, not raised."""
     config = read_json(run.path("config.json"))
-    settings = flatten(config)
+    settings = flatten(_current_form(config))
     preset = config.get("preset", "")
     missing = []
     summary_path, log_path, eval_path = run.path(TRAIN_SUMMARY), run.path(*TRAIN_LOG), run.path(*EVAL_SUMMARY)
