@@ -129,17 +129,17 @@ def run_pair(device, label: str, items: list, today, new, warm: int) -> dict:
 # ------------------------------------------------------------------ the two workloads
 
 def generation_pair(model, tokenizer, prompts, args, device) -> dict:
-    from labkit.infer.fastgen import choose_path
+    from labkit.infer.fastgen import CONTINUOUS_MIN_PROMPTS, choose_path
     from labkit.infer.generate import Sampling, generate_chat
 
     sampling = Sampling(max_new_tokens=args.max_new_tokens)
     path = "static" if args.tiny else "auto"
-    print(f"new generation path: {choose_path(model, sampling, path)}", flush=True)
+    print(f"new generation path: {choose_path(model, sampling, path, prompts=len(prompts))}", flush=True)
     return run_pair(device, "generative suite", prompts,
                     lambda p: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size,
                                             path="transformers"),
                     lambda p: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size, path=path),
-                    warm=min(4, len(prompts)))
+                    warm=min(CONTINUOUS_MIN_PROMPTS, len(prompts)))  # the path the full run takes
 
 
 def mc_pair(model, tokenizer, items, args, device) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.infer.fastgen import (GenerationPath, choose_path, kv_bytes_per_token, length_order, rows_for_memory,
+from labkit.infer.fastgen import (choose_path, kv_bytes_per_token, length_order, rows_for_memory,
                                   streaming_kwargs)
 from labkit.infer.generate import Sampling, generate_chat
 
@@ -69,4 +69,36 @@ def test_eval_speed_benchmark_smoke_on_cpu(capsys):
     assert "| generative suite |" in out and "| MC scoring |" in out
     assert "equal greedy outputs: 6/6" in out
     assert "equal MC predictions: 6/6" in out
-    assert isinstance(GenerationPath("static", "x").reason, str)
+
+
+class _CudaModel:
+    """Stands in for a model on a GPU: only what choose_path reads."""
+
+    def __init__(self, **config):
+        from types import SimpleNamespace
+
+        self.config = SimpleNamespace(**config)
+
+    def parameters(self):
+        from types import SimpleNamespace
+
+        yield SimpleNamespace(device=SimpleNamespace(type="cuda"))
+
+    def generate_batch(self, *args, **kwargs):
+        raise AssertionError("not called by choose_path")
+
+
+def test_cuda_path_choice_and_reasons():
+    greedy, sampled = Sampling(), Sampling(temperature=0.7)
+    assert choose_path(_CudaModel(), greedy, prompts=40).name == "continuous"
+    one = choose_path(_CudaModel(), greedy, prompts=1)
+    assert one.name == "static" and "fewer than 8 prompts" in one.reason
+    sampled_path = choose_path(_CudaModel(), sampled, prompts=40)
+    assert sampled_path.name == "static"
+    assert sampled_path.reason.startswith("sampling: static KV cache, compiled decoding, sorted batches")
+    assert choose_path(_CudaModel(unsloth_version="2026.11"), greedy, prompts=40).name == "unsloth"
+    adapter = _CudaModel()
+    adapter.peft_config = {"default": None}
+    assert "unmerged adapter" in choose_path(adapter, greedy, prompts=40).reason
+    with pytest.raises(ValueError, match="greedy only"):
+        choose_path(_CudaModel(), sampled, requested="continuous")

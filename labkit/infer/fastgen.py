@@ -38,9 +38,14 @@ def is_unsloth_model(model) -> bool:
     return getattr(config, "unsloth_version", None) is not None
 
 
-def choose_path(model, sampling=None, requested: str = "auto") -> GenerationPath:
-    """The generation path for ``model`` (see the module docstring); ``requested`` other than "auto" is obeyed
-    where it can run and otherwise refused with the reason."""
+# Continuous batching starts a scheduler and captures CUDA graphs per call: worth it for a suite, not one prompt.
+CONTINUOUS_MIN_PROMPTS = 8
+
+
+def choose_path(model, sampling=None, requested: str = "auto", prompts: int = CONTINUOUS_MIN_PROMPTS
+                ) -> GenerationPath:
+    """The generation path for ``model`` and ``prompts`` conversations (see the module docstring); ``requested``
+    other than "auto" is obeyed where it can run and otherwise refused with the reason."""
     if requested not in PATHS:
         raise ValueError(f"generation path {requested!r} is not one of {', '.join(PATHS)}")
     device = next(model.parameters()).device.type
@@ -57,9 +62,11 @@ def choose_path(model, sampling=None, requested: str = "auto") -> GenerationPath
         return GenerationPath("unsloth", "the model came from Unsloth: its inference mode")
     vllm = " (vLLM is installed but loads weights from disk, not this model in memory)" \
         if importlib.util.find_spec("vllm") else ""
-    if greedy and hasattr(model, "generate_batch") and not hasattr(model, "peft_config"):
+    if greedy and prompts >= CONTINUOUS_MIN_PROMPTS and hasattr(model, "generate_batch") \
+            and not hasattr(model, "peft_config"):
         return GenerationPath("continuous", "greedy on CUDA: transformers' continuous batching" + vllm)
-    why = "sampling" if not greedy else "an unmerged adapter" if hasattr(model, "peft_config") else "no generate_batch"
+    why = ("sampling" if not greedy else f"fewer than {CONTINUOUS_MIN_PROMPTS} prompts" if prompts <
+           CONTINUOUS_MIN_PROMPTS else "an unmerged adapter" if hasattr(model, "peft_config") else "no generate_batch")
     return GenerationPath("static", f"{why}: static KV cache, compiled decoding, sorted batches" + vllm)
 
 
@@ -106,8 +113,6 @@ def streaming_kwargs(model, path: GenerationPath) -> dict:
     compiled static-cache decode (continuous batching has no streamer here) or Unsloth's inference mode."""
     if path.name == "transformers":
         return {}
-    if path.name == "continuous":  # one streamed row: nothing to batch, the compiled decode is what helps
-        path = GenerationPath("static", "one streamed reply on CUDA: static KV cache, compiled decoding")
     announce(model, path)
     if path.name == "unsloth":
         from unsloth import FastLanguageModel

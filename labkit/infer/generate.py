@@ -68,7 +68,7 @@ def generate_chat(model, tokenizer, conversations: list[list[dict]], sampling: S
 
     sampling = sampling or Sampling()
     prepare_for_generation(model)
-    chosen = choose_path(model, sampling, path)
+    chosen = choose_path(model, sampling, path, prompts=len(conversations))
     if chosen.name == "transformers":
         return _generate_padded(model, tokenizer, conversations, sampling, batch_size, progress)
     announce(model, chosen)
@@ -174,7 +174,7 @@ def stream_chat(model, tokenizer, conversation: list[dict], sampling: Sampling |
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     kwargs = dict(**batch, streamer=streamer, eos_token_id=end_of_turn_ids(tokenizer, model),
                   pad_token_id=tokenizer.pad_token_id, **sampling.generate_kwargs(),
-                  **streaming_kwargs(model, choose_path(model, sampling)))
+                  **streaming_kwargs(model, choose_path(model, sampling, prompts=1)))
     torch.manual_seed(sampling.seed)
     worker = Thread(target=lambda: torch.no_grad()(model.generate)(**kwargs), daemon=True)
     worker.start()
