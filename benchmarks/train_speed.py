@@ -14,6 +14,10 @@ optimizer settings; the first ``--warmup`` steps are not timed. Cases:
 - ``labkit packed full-head``: the same, with the LM head over every position (labkit before it computed the
   head only at the trained positions, labkit.train.head). ``--head`` runs this pair alone.
 
+``--head-ab`` compares the two LM-head variants inside one process instead, alternating on the same packed
+micro-batches (forward + backward of the Trainer's training_step): the way to see the difference on a machine
+whose load changes from minute to minute.
+
 ``--repeat N`` runs the chosen cases N times, interleaved (A B A B), and prints a table per round: on a machine
 shared with other jobs the spread between rounds is the noise.
 
@@ -150,6 +154,70 @@ def _totals(steps: list[tuple[float, int, int, float]], peak_rss: float) -> dict
             "tokens_per_step": tokens / len(steps), "peak_rss_mb": peak_rss}
 
 
+def head_ab(args) -> list[dict]:
+    """Both LM-head variants in ONE process on the same packed micro-batches, alternated batch by batch: on a
+    shared machine the load then hits both alike. Times the Trainer's training_step (forward + backward; the
+    LoRA optimizer step is the same for both and left out). Returns one record per variant and round."""
+    from labkit.config import load_config
+    from labkit.runs import Run
+    from labkit.train.loading import load_for_training
+    from labkit.train.trainer import build_trainer, load_split, tokenize_rows
+
+    run_dir = Path(args.run_dir)
+    overrides = bench_config(args.model, args.steps, args.batch_size, args.max_seq_length, True)
+    overrides["data.sources"] = str(run_dir / "data" / "train.jsonl")
+    cfg = load_config("cpu-demo", overrides)
+    loaded = load_for_training(cfg, verbose=False)
+    rows, _ = tokenize_rows(load_split(Run(run_dir.name, run_dir), "train"), loaded.tokenizer, args.max_seq_length)
+    trainer = build_trainer(cfg, Run.open("head-ab", cfg, root=Path(tempfile.mkdtemp())), loaded, rows, [])
+    loader = iter(trainer.get_train_dataloader())
+    batches = [next(loader) for _ in range(args.steps + 1)]
+    model = trainer.model.train()
+
+    def step(batch, restricted: bool) -> tuple[float, float]:
+        trainer.head_at_trained_positions = restricted
+        items = (batch["labels"][:, 1:] != -100).sum()
+        start, cpu = time.perf_counter(), time.process_time()
+        trainer.training_step(model, dict(batch), items)
+        model.zero_grad(set_to_none=True)
+        return time.perf_counter() - start, time.process_time() - cpu
+
+    step(batches[0], True), step(batches[0], False)   # warm-up, untimed
+    records = []
+    for round_ in range(1, args.repeat + 1):
+        sums = {False: [0.0, 0.0], True: [0.0, 0.0]}
+        for batch in batches[1:]:
+            for restricted in ((False, True) if round_ % 2 else (True, False)):
+                wall, cpu = step(batch, restricted)
+                sums[restricted][0] += wall
+                sums[restricted][1] += cpu
+        trained = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches[1:])
+        tokens = sum(int(b["input_ids"].numel()) for b in batches[1:])
+        for restricted, (wall, cpu) in sums.items():
+            records.append({"round": round_, "head": "trained positions" if restricted else "full",
+                            "micro_batches": len(batches) - 1, "tokens": tokens, "trained_tokens": trained,
+                            "s": wall, "cpu_s": cpu, "trained_tokens_per_s": trained / wall,
+                            "trained_tokens_per_cpu_s": trained / cpu, "load": os.getloadavg()[0]})
+    return records
+
+
+def head_ab_table(records: list[dict]) -> str:
+    lines = ["| round | LM head | micro-batches | tokens | trained tokens | s | CPU s | trained tokens/s "
+             "| trained tokens/CPU-s | load avg |", "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in records:
+        lines.append(f"| {r['round']} | {r['head']} | {r['micro_batches']} | {r['tokens']} | {r['trained_tokens']} "
+                     f"| {r['s']:.1f} | {r['cpu_s']:.1f} | {r['trained_tokens_per_s']:.0f} "
+                     f"| {r['trained_tokens_per_cpu_s']:.0f} | {r['load']:.1f} |")
+    for round_ in sorted({r["round"] for r in records}):
+        full, restricted = (next(r for r in records if r["round"] == round_ and r["head"] == h)
+                            for h in ("full", "trained positions"))
+        lines.append(f"round {round_}: trained positions / full head: "
+                     f"{restricted['trained_tokens_per_s'] / full['trained_tokens_per_s']:.2f}x per wall second, "
+                     f"{restricted['trained_tokens_per_cpu_s'] / full['trained_tokens_per_cpu_s']:.2f}x per CPU "
+                     "second (target >= 1.25x)")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------ driver
 
 def run_case(name: str, args) -> dict:
@@ -194,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of: " + ", ".join(CASES))
     parser.add_argument("--head", action="store_true", help="only the LM-head pair: " + ", ".join(HEAD_CASES))
     parser.add_argument("--repeat", type=int, default=1, help="rounds of the chosen cases, interleaved")
+    parser.add_argument("--head-ab", action="store_true",
+                        help="the LM-head pair in one process, alternated per micro-batch (--steps micro-batches)")
     args = parser.parse_args(argv)
     if args.case:
         result = (case_plain(args) if args.case == "plain loop" else
@@ -205,6 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     args.run_dir = Run.existing(args.run).dir if args.run else None
     if args.run_dir is None:
         parser.error("--run is required: a run with prepared data (notebook 01 or `labkit prepare --run NAME`)")
+    if args.head_ab:
+        print(head_ab_table(head_ab(args)))
+        return
     names = HEAD_CASES if args.head else [name.strip() for name in args.cases.split(",")]
     for round_ in range(1, args.repeat + 1):
         results = {}
