@@ -129,6 +129,12 @@ ITEMS = [
      "choices": ["evaporation from oceans", "the moon"], "gold": 0},
     {"query": "Q: Pick a letter.\nAnswer:", "choices": ["A", "B", "C", "D"], "gold": 2},
     {"query": "Question: Colour of the sky?", "choices": ["blue", "green, like grass in spring"], "gold": 0},
+    # PIQA-like: long choices that share most of their tokens; one choice that starts the other; equal choices
+    {"query": "Question: How do I ready a cage?\n", "choices": [
+        "Line it with bedding made of ripped paper strips, then add a water bottle.",
+        "Line it with bedding made of ripped jeans material, then add a water bottle."], "gold": 0},
+    {"query": "Question: Sky?", "choices": ["the blue sky", "the blue sky at noon", "the blue sea"], "gold": 1},
+    {"query": "Question: Same?", "choices": ["the same answer", "the same answer"], "gold": 1},
 ]
 
 
@@ -155,7 +161,18 @@ def test_batched_scores_equal_unbatched(tiny_model, smol_tokenizer, batch_size):
     for ref, rec in zip(reference, result["per_item"]):
         assert rec["logprobs"] == pytest.approx(ref, abs=1e-4)
     # single-token continuations (" A"...) need only the context pass; longer ones use the KV cache
-    assert {len(c) for e in MC.encode_items(smol_tokenizer, ITEMS) for c in e.continuations} >= {1, 2}
+    encoded = MC.encode_items(smol_tokenizer, ITEMS)
+    assert {len(c) for e in encoded for c in e.continuations} >= {1, 2}
+    # shared prefixes of several tokens are scored in the context pass (each choice keeps one token of its own)
+    assert [MC.shared_prefix(e.continuations) for e in encoded][5:] == [7, 2, 2]
+    assert result["per_item"][7]["logprobs"][0] == result["per_item"][7]["logprobs"][1]
+
+
+def test_shared_prefix_leaves_each_choice_a_token():
+    assert MC.shared_prefix([[1, 2, 3], [1, 2, 4]]) == 2
+    assert MC.shared_prefix([[1, 2], [1, 2, 3]]) == 1
+    assert MC.shared_prefix([[5], [5, 6]]) == 0
+    assert MC.shared_prefix([[1, 2, 3], [1, 2, 3], [1, 9]]) == 1
 
 
 def test_score_multiple_choice_records_match_the_unbatched_reference(tiny_model, smol_tokenizer):

@@ -112,10 +112,12 @@ def mc_records(model, tokenizer, items: Sequence[Mapping], cfg: Config, progress
                category: str = MC_CATEGORY) -> list[dict]:
     """Multiple-choice records (log-likelihood scoring, lm-evaluation-harness conventions)."""
     from labkit.eval.mcscore import score_multiple_choice
+    from labkit.infer.fastgen import mc_batch_items
 
     if not items:
         return []
-    result = score_multiple_choice(model, tokenizer, items, batch_size=cfg.eval.batch_size, progress=progress,
+    batch_size = mc_batch_items(model, cfg.eval.batch_size)  # on a GPU: as many items as memory holds
+    result = score_multiple_choice(model, tokenizer, items, batch_size=batch_size, progress=progress,
                                    n_resamples=cfg.eval.bootstrap, seed=cfg.eval.seed)
     return [{"id": item["id"], "category": category, "prompt": item["query"],
              "prediction": item["choices"][r["pred_norm"]], "reference": item["choices"][r["gold"]],

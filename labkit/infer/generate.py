@@ -58,12 +58,34 @@ def _encode_prompts(tokenizer, conversations: list[list[dict]], device):
 
 
 def generate_chat(model, tokenizer, conversations: list[list[dict]], sampling: Sampling | None = None,
-                  batch_size: int = 8, progress: bool = False) -> list[str]:
-    """Answer each conversation (list of {role, content}); returns only the new text of each reply."""
-    import torch
+                  batch_size: int = 8, progress: bool = False, path: str = "auto") -> list[str]:
+    """Answer each conversation (list of {role, content}); returns only the new text of each reply.
+
+    ``path`` picks how (labkit.infer.fastgen): "auto" keeps today's padded batches on the CPU and picks a faster
+    path on CUDA, printing which and why, and falls back to the padded batches if that path fails.
+    """
+    from labkit.infer.fastgen import announce, choose_path
 
     sampling = sampling or Sampling()
     prepare_for_generation(model)
+    chosen = choose_path(model, sampling, path, prompts=len(conversations))
+    if chosen.name == "transformers":
+        return _generate_padded(model, tokenizer, conversations, sampling, batch_size, progress)
+    announce(model, chosen)
+    try:
+        return _generate_fast(model, tokenizer, conversations, sampling, batch_size, progress, chosen.name)
+    except Exception as err:  # noqa: BLE001 - any failure of an optional fast path falls back, said aloud
+        if path != "auto":
+            raise
+        print(f"labkit: generation path '{chosen.name}' failed ({type(err).__name__}: {str(err)[:200]}); "
+              "falling back to padded model.generate batches")
+        return _generate_padded(model, tokenizer, conversations, sampling, batch_size, progress)
+
+
+def _generate_padded(model, tokenizer, conversations, sampling: Sampling, batch_size: int, progress: bool):
+    """Today's path: padded ``model.generate`` batches in the given order."""
+    import torch
+
     device = next(model.parameters()).device
     stop = end_of_turn_ids(tokenizer, model)
     replies: list[str] = []
@@ -77,6 +99,63 @@ def generate_chat(model, tokenizer, conversations: list[list[dict]], sampling: S
         new_tokens = output[:, batch["input_ids"].shape[1]:]
         replies += [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
     return replies
+
+
+def _generate_fast(model, tokenizer, conversations, sampling: Sampling, batch_size: int, progress: bool,
+                   path: str) -> list[str]:
+    """The CUDA paths of labkit.infer.fastgen: prompts sorted longest first, batches sized from free memory (or
+    one continuous batch), replies returned in input order."""
+    import torch
+
+    from labkit.infer.fastgen import free_gpu_bytes, length_order, rows_for_memory
+
+    device = next(model.parameters()).device
+    prompts = [_prompt_ids(tokenizer, c) for c in conversations]
+    if path == "continuous":
+        return _generate_continuous(model, tokenizer, prompts, sampling, progress)
+    if path == "unsloth":
+        from unsloth import FastLanguageModel
+
+        FastLanguageModel.for_inference(model)
+    extra = {"cache_implementation": "static"} if path == "static" else {}
+    order = length_order([len(p) for p in prompts])
+    if device.type == "cuda":
+        batch_size = rows_for_memory(model, len(prompts[order[0]]) + sampling.max_new_tokens, free_gpu_bytes(device))
+    stop = end_of_turn_ids(tokenizer, model)
+    replies: list[str | None] = [None] * len(prompts)
+    for start in tqdm(range(0, len(order), batch_size), desc="generating", disable=not progress, unit="batch"):
+        picked = order[start:start + batch_size]
+        batch = tokenizer.pad({"input_ids": [prompts[i] for i in picked]}, padding_side="left",
+                              return_tensors="pt").to(device)
+        torch.manual_seed(sampling.seed + start)
+        with torch.no_grad():
+            output = model.generate(**batch, eos_token_id=stop, pad_token_id=tokenizer.pad_token_id,
+                                    **sampling.generate_kwargs(), **extra)
+        texts = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        for i, text in zip(picked, texts):
+            replies[i] = text.strip()
+    return replies
+
+
+def _generate_continuous(model, tokenizer, prompts: list[list[int]], sampling: Sampling, progress: bool):
+    """transformers' continuous batching (greedy): finished rows leave, waiting prompts join."""
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(max_new_tokens=sampling.max_new_tokens, do_sample=False,
+                              repetition_penalty=sampling.repetition_penalty,
+                              eos_token_id=end_of_turn_ids(tokenizer, model), pad_token_id=tokenizer.pad_token_id)
+    results = list(model.generate_batch(prompts, generation_config=config, progress_bar=progress).values())
+    failed = [r.request_id for r in results if r.error is not None]
+    if len(results) != len(prompts) or failed:
+        raise RuntimeError(f"continuous batching returned {len(results)} of {len(prompts)} answers"
+                           + (f"; failed: {failed[:5]}" if failed else ""))
+    return [tokenizer.decode(r.generated_tokens, skip_special_tokens=True).strip() for r in results]
+
+
+def _prompt_ids(tokenizer, conversation: list[dict]) -> list[int]:
+    """The same prompt tokens ``_encode_prompts`` gives one conversation (chat template, no extra specials)."""
+    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 STREAM_TOKEN_TIMEOUT = 60.0  # seconds to wait for each new piece of a streamed reply before calling it stalled
@@ -114,6 +193,8 @@ def stream_chat(model, tokenizer, conversation: list[dict], sampling: Sampling |
     import torch
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
+    from labkit.infer.fastgen import choose_path, streaming_kwargs
+
     sampling = sampling or Sampling()
     prepare_for_generation(model)
     device = next(model.parameters()).device
@@ -122,7 +203,7 @@ def stream_chat(model, tokenizer, conversation: list[dict], sampling: Sampling |
     stop, failures = Event(), []
     kwargs = dict(**batch, streamer=streamer, eos_token_id=end_of_turn_ids(tokenizer, model),
                   pad_token_id=tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([_stop_when_set(stop)]),
-                  **sampling.generate_kwargs())
+                  **sampling.generate_kwargs(), **streaming_kwargs(model, choose_path(model, sampling, prompts=1)))
 
     def work() -> None:
         try:

@@ -38,6 +38,8 @@ def evaluate_loss(model, tokenizer, rows: list[dict], *, max_length: int | None 
     """
     import torch
 
+    from labkit.train.head import summed_trained_loss
+
     encoded, _ = tokenize_rows(rows, tokenizer, max_length)
     if not encoded:
         raise ValueError("evaluate_loss: no row has a trained (assistant) token; check the split and max_length")
@@ -48,11 +50,9 @@ def evaluate_loss(model, tokenizer, rows: list[dict], *, max_length: int | None 
     with torch.no_grad():
         for start in range(0, len(encoded), batch_size):
             batch = _pad_batch(encoded[start:start + batch_size], tokenizer.pad_token_id, device)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            labels = batch["labels"][:, 1:]
-            total += float(torch.nn.functional.cross_entropy(
-                logits[:, :-1].float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum"))
-            count += int((labels != -100).sum())
+            batch_total, batch_count = summed_trained_loss(model, batch)  # the LM head at trained tokens only
+            total += batch_total
+            count += batch_count
     model.train(was_training)
     return total / count
 

@@ -48,6 +48,7 @@ def _trainer_class():
     from transformers import Trainer
     from trl import SFTTrainer
 
+    from labkit.train.head import trained_positions_loss
     from labkit.train.lean_steps import LeanStepsMixin
 
     class LabkitSFTTrainer(LeanStepsMixin, SFTTrainer):
@@ -56,10 +57,18 @@ def _trainer_class():
 
         meter: TokenMeter
         use_fused_head: bool = True
+        head_at_trained_positions: bool = False
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if self.use_fused_head:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self.head_at_trained_positions and not return_outputs:
+                # Without Triton: the LM head only at the trained positions, in plain torch (labkit.train.head).
+                loss = trained_positions_loss(model, inputs, num_items_in_batch,
+                                              head_owner=self.accelerator.unwrap_model(model))
+                if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                    loss = loss * self.accelerator.num_processes  # as Trainer.compute_loss: DDP averages gradients
+                return loss
             # Without Triton (CPU, MPS) TRL's fused-head loss cannot run: use the model's own causal-LM loss, which
             # is the same quantity (sum of -log p over label tokens / number of label tokens in the accumulated
             # batch); TRL's extra metrics (token accuracy, entropy) are then not logged.
@@ -83,6 +92,8 @@ def _trainer_class():
 
 
 GPU_LOADER_WORKERS = 2
+# Off only to measure what it saves (benchmarks.train_speed's "full head" case).
+HEAD_AT_TRAINED_POSITIONS = True
 
 
 def sft_config(cfg: Config, run: Run, loaded: LoadedModel):
@@ -204,6 +215,9 @@ def build_trainer(cfg: Config, run: Run, loaded: LoadedModel, train_rows: list[d
     # Unsloth's own loss is fused too and was 5% faster under Unsloth (H200, reports/gpu_benchmark.md), so the
     # Unsloth backend keeps it (no token-accuracy metric then).
     trainer.use_fused_head = fused_head_available() and loaded.device == "cuda" and loaded.backend != "unsloth"
+    # Elsewhere (CPU, MPS, CUDA without Triton) the same idea in plain torch: 1.3x trained tokens/s on the cpu-demo
+    # preset (reports/speed.md). Evaluation inside the trainer asks for logits only when it needs them.
+    trainer.head_at_trained_positions = HEAD_AT_TRAINED_POSITIONS and loaded.backend != "unsloth"
     return trainer
 
 

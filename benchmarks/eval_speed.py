@@ -1,0 +1,221 @@
+"""Evaluation speed on a GPU: today's generation / MC-scoring path against the new one, side by side.
+
+    python -m benchmarks.eval_speed                      # CUDA: SmolLM2-135M and a random Llama-3.2-1B shape
+    python -m benchmarks.eval_speed --tiny               # CPU smoke run on the tiny random Llama
+
+For each model: the generative suite (greedy answers to the project's test prompts, longest first as
+``labkit.eval`` orders them) with today's path (padded ``model.generate`` batches of ``--batch-size``) and with the
+path ``labkit.infer.fastgen`` picks (printed, with its reason); then MC scoring (``labkit.eval.mcscore``) with
+``--batch-size`` items a batch (today's) and with the batch sized from free GPU memory. Each path runs once on a
+few items first (compilation, CUDA-graph capture; the seconds are printed) and is then timed on all items.
+Prints items/s, the GPU's busy share (NVML utilisation sampled every 50 ms while timing), the count of equal
+greedy outputs and equal MC predictions, and the items whose outputs differ (bf16 near-ties).
+
+The 1B shape is random-initialised (no download): its answers run to ``--max-new-tokens`` and use ids beyond
+SmolLM2's tokenizer (which decodes only its own), so its equality count compares the decodable part.
+With ``--tiny`` the new generation path is forced to ``static`` (on the CPU "auto" keeps today's path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from pathlib import Path
+
+GEN_CATEGORIES = ("function_calling", "reading_qa", "arithmetic", "general")
+
+
+# ------------------------------------------------------------------ models and items
+
+def load_model(name: str, device: str):
+    import torch
+
+    from labkit.models import load_causal_lm
+
+    if name == "tiny":
+        return load_causal_lm("tiny-random-llama")
+    if name == "smollm2-135m":
+        return load_causal_lm("smollm2-135m-instruct", device=device, dtype="bfloat16")
+    if name == "llama-3.2-1b-random":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        from benchmarks.gpu_train import LLAMA_3_2_1B
+
+        torch.manual_seed(0)
+        config = LlamaConfig(**LLAMA_3_2_1B, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+        with torch.device(device):
+            model = LlamaForCausalLM._from_config(config, dtype=torch.bfloat16)
+        return model.eval()
+    raise ValueError(f"unknown model {name!r}")
+
+
+def generative_prompts(count: int, seed: int = 0) -> list[list[dict]]:
+    """``count`` test prompts from the project's data (an equal seeded share per category), longest first."""
+    from labkit.config import project_data_dir
+    from labkit.data.standardise import standardise_row
+    from labkit.eval.items import seeded_subset, split_last_answer
+    from labkit.runs import read_jsonl
+
+    prompts, share = [], -(-count // len(GEN_CATEGORIES))
+    for category in GEN_CATEGORIES:
+        rows = [standardise_row(row, "sharegpt") for row in read_jsonl(project_data_dir() / category / "test.jsonl")]
+        prompts += [split_last_answer(row)[0] for row in seeded_subset(rows, share,
+                                                                        seed, category)]
+    return sorted(prompts[:count], key=lambda p: -sum(len(m["content"]) for m in p))
+
+
+# ------------------------------------------------------------------ measuring
+
+class BusySampler:
+    """The GPU's utilisation (NVML, percent of time a kernel ran) sampled in a thread; None without NVML/CUDA."""
+
+    def __init__(self, device):
+        self.device, self.samples, self._stop = device, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import torch
+
+        while not self._stop.is_set():
+            try:
+                self.samples.append(torch.cuda.utilization(self.device))
+            except Exception:  # noqa: BLE001 - no NVML: no reading
+                return
+            time.sleep(0.05)
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def share(self) -> float | None:
+        return sum(self.samples) / len(self.samples) / 100 if self.samples else None
+
+
+def timed(device, fn):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    with BusySampler(device) as sampler:
+        start = time.perf_counter()
+        result = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    return result, seconds, sampler.share()
+
+
+def run_pair(device, label: str, items: list, today, new, warm: int) -> dict:
+    """Warm each path on ``warm`` items, then time both on all items; outputs of both and the speed."""
+    rows = {}
+    for name, fn in (("today", today), ("new", new)):
+        start = time.perf_counter()
+        fn(items[:warm])
+        warmup = time.perf_counter() - start
+        outputs, seconds, busy = timed(device, lambda: fn(items))
+        rows[name] = {"outputs": outputs, "seconds": seconds, "items_per_s": len(items) / seconds, "busy": busy,
+                      "warmup_s": warmup}
+    differ = [i for i, (a, b) in enumerate(zip(rows["today"]["outputs"], rows["new"]["outputs"])) if a != b]
+    return {"label": label, "n": len(items), **rows, "differ": differ}
+
+
+# ------------------------------------------------------------------ the two workloads
+
+def generation_pair(model, tokenizer, prompts, args, device) -> dict:
+    from labkit.infer.fastgen import CONTINUOUS_MIN_PROMPTS, FAST_SWITCH, choose_path
+    from labkit.infer.generate import Sampling, generate_chat
+
+    sampling = Sampling(max_new_tokens=args.max_new_tokens)
+    os.environ[FAST_SWITCH] = "1"   # the bench measures the faster paths, which users get only when they opt in
+    path = "static" if args.tiny else "auto"
+    print(f"new generation path: {choose_path(model, sampling, path, prompts=len(prompts))}", flush=True)
+    return run_pair(device, "generative suite", prompts,
+                    lambda p: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size,
+                                            path="transformers"),
+                    lambda p: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size, path=path),
+                    warm=min(CONTINUOUS_MIN_PROMPTS, len(prompts)))  # the path the full run takes
+
+
+def mc_pair(model, tokenizer, items, args, device) -> dict:
+    from labkit.eval.mcscore import score_multiple_choice
+    from labkit.infer.fastgen import mc_batch_items
+
+    auto = mc_batch_items(model, args.batch_size)
+    print(f"MC items per batch: today {args.batch_size}, new {auto}", flush=True)
+
+    def score(batch_size):
+        return lambda chunk: [r["pred_norm"] for r in score_multiple_choice(
+            model, tokenizer, chunk, batch_size=batch_size, progress=False, n_resamples=10)["per_item"]]
+
+    return run_pair(device, "MC scoring", items, score(args.batch_size), score(auto), warm=min(4, len(items)))
+
+
+def table(model_name: str, pairs: list[dict]) -> str:
+    def busy(value):
+        return "n/a" if value is None else f"{100 * value:.0f}%"
+
+    lines = [f"### {model_name}", "",
+             "| workload | items | today items/s | new items/s | speed-up | today GPU busy | new GPU busy "
+             "| warm-up s (today / new) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for p in pairs:
+        t, n = p["today"], p["new"]
+        lines.append(f"| {p['label']} | {p['n']} | {t['items_per_s']:.2f} | {n['items_per_s']:.2f} "
+                     f"| {n['items_per_s'] / t['items_per_s']:.2f}x | {busy(t['busy'])} | {busy(n['busy'])} "
+                     f"| {t['warmup_s']:.1f} / {n['warmup_s']:.1f} |")
+    lines.append("")
+    for p in pairs:
+        what = "equal greedy outputs" if p["label"] == "generative suite" else "equal MC predictions"
+        lines.append(f"{what}: {p['n'] - len(p['differ'])}/{p['n']}"
+                     + (f" (differ: items {p['differ'][:20]})" if p["differ"] else ""))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.eval_speed", description=__doc__.split("\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="CPU smoke run on the tiny random Llama")
+    parser.add_argument("--models", default="smollm2-135m,llama-3.2-1b-random")
+    parser.add_argument("--items", type=int, default=400, help="generative prompts")
+    parser.add_argument("--mc-items", type=int, default=166, help="MC items (the project's mc_knowledge test)")
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="the cpu-demo preset's eval.max_new_tokens")
+    parser.add_argument("--batch-size", type=int, default=16, help="today's batch (the presets' eval.batch_size)")
+    parser.add_argument("--tokenizer", help="a tokenizer folder (default: SmolLM2's, from labkit's model cache)")
+    args = parser.parse_args(argv)
+    import torch
+
+    from labkit.eval.items import load_mc_items
+    from labkit.models import load_tokenizer
+
+    device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
+    names = ["tiny"] if args.tiny else [m.strip() for m in args.models.split(",")]
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    else:
+        tokenizer = load_tokenizer("smollm2-135m-instruct")
+    prompts = generative_prompts(args.items)
+    mc_items = load_mc_items(args.mc_items, seed=0)
+    print(f"device {device}; {len(prompts)} prompts, {len(mc_items)} MC items; torch {torch.__version__}", flush=True)
+    for name in names:
+        started = time.perf_counter()
+        model = load_model(name, device.type)
+        pairs = [generation_pair(model, tokenizer, prompts, args, device)]
+        if mc_items:
+            pairs.append(mc_pair(model, tokenizer, mc_items, args, device))
+        print(table(name, pairs), flush=True)
+        print(f"({name}: {time.perf_counter() - started:.0f} s in all)\n", flush=True)
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

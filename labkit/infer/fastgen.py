@@ -1,0 +1,140 @@
+"""Generation on a GPU that keeps the GPU busy: the path is picked per model, with a printed reason and a fallback.
+
+Measured before (issue 21, H200, SmolLM2-135M): evaluation's greedy answers kept the GPU 10-31% busy, because
+the host drives one small decode step at a time and every batch decodes until its longest answer ends. What the
+ecosystem offers against that, in the order labkit tries it on CUDA:
+
+- ``unsloth``: a model that came from Unsloth gets Unsloth's inference mode (``FastLanguageModel.for_inference``,
+  its fused decode kernels) and is then generated from like any other model;
+- ``continuous``: transformers' continuous batching (``model.generate_batch``, greedy only): a paged KV cache
+  sized from the free GPU memory, a finished answer leaves the batch at once and a waiting prompt takes its
+  place, decode steps captured as CUDA graphs. Needs transformers >= 5;
+- ``static``: ``model.generate`` with ``cache_implementation="static"``, which transformers compiles
+  (torch.compile, CUDA graphs) on CUDA, in batches sorted by prompt length and sized from the free memory.
+
+On the CPU (and MPS) the path stays ``transformers``: today's padded ``model.generate`` batches, unchanged.
+vLLM is not used even when installed: it loads its own copy of the weights from disk, and evaluation generates
+from a model in memory (the adapter merged in); the printed reason says so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+
+PATHS = ("auto", "transformers", "static", "continuous", "unsloth")
+_announced: set[tuple[int, str]] = set()
+
+
+@dataclass(frozen=True)
+class GenerationPath:
+    name: str      # one of PATHS but "auto"
+    reason: str
+
+
+def is_unsloth_model(model) -> bool:
+    """Unsloth's loaders record their version in the model config (``unsloth_version``)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "unsloth_version", None) is not None
+
+
+# Continuous batching starts a scheduler and captures CUDA graphs per call: worth it for a suite, not one prompt.
+CONTINUOUS_MIN_PROMPTS = 8
+
+
+# The faster CUDA paths are opt-in until benchmarks/eval_speed.py has checked on a GPU that they give the same
+# greedy answers as the padded batches (issue 21); the code has run on the CPU only.
+FAST_SWITCH = "LABKIT_FAST_GENERATION"
+
+
+def choose_path(model, sampling=None, requested: str = "auto", prompts: int = CONTINUOUS_MIN_PROMPTS
+                ) -> GenerationPath:
+    """The generation path for ``model`` and ``prompts`` conversations (see the module docstring); ``requested``
+    other than "auto" is obeyed where it can run and otherwise refused with the reason."""
+    if requested not in PATHS:
+        raise ValueError(f"generation path {requested!r} is not one of {', '.join(PATHS)}")
+    device = next(model.parameters()).device.type
+    greedy = sampling is None or sampling.temperature <= 0
+    if requested != "auto":
+        if requested in ("continuous", "unsloth") and device != "cuda":
+            raise ValueError(f"generation path {requested!r} needs a CUDA GPU (the model is on {device})")
+        if requested == "continuous" and not greedy:
+            raise ValueError("generation path 'continuous' is greedy only here; use 'static' for sampling")
+        return GenerationPath(requested, "asked for")
+    if device != "cuda":
+        return GenerationPath("transformers", f"on {device}: padded model.generate batches, as before")
+    if os.environ.get(FAST_SWITCH, "0") != "1":   # off until eval_speed has compared the outputs on a GPU
+        return GenerationPath("transformers", f"padded model.generate batches ({FAST_SWITCH}=1 turns on the faster "
+                                              "CUDA paths, not yet measured on a GPU)")
+    if is_unsloth_model(model):
+        return GenerationPath("unsloth", "the model came from Unsloth: its inference mode")
+    vllm = " (vLLM is installed but loads weights from disk, not this model in memory)" \
+        if importlib.util.find_spec("vllm") else ""
+    if greedy and prompts >= CONTINUOUS_MIN_PROMPTS and hasattr(model, "generate_batch") \
+            and not hasattr(model, "peft_config"):
+        return GenerationPath("continuous", "greedy on CUDA: transformers' continuous batching" + vllm)
+    why = ("sampling" if not greedy else f"fewer than {CONTINUOUS_MIN_PROMPTS} prompts" if prompts <
+           CONTINUOUS_MIN_PROMPTS else "an unmerged adapter" if hasattr(model, "peft_config") else "no generate_batch")
+    return GenerationPath("static", f"{why}: static KV cache, compiled decoding, sorted batches" + vllm)
+
+
+def announce(model, path: GenerationPath) -> None:
+    """Print the chosen path once per model and path."""
+    key = (id(model), path.name)
+    if key not in _announced:
+        _announced.add(key)
+        print(f"labkit: generation path '{path.name}' ({path.reason})")
+
+
+def kv_bytes_per_token(model) -> int:
+    """Bytes of KV cache one token takes in every layer (keys and values)."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    element = next(model.parameters()).element_size()
+    return 2 * config.num_hidden_layers * heads * head_dim * element
+
+
+def rows_for_memory(model, tokens_per_row: int, free_bytes: int, share: float = 0.5, cap: int = 512) -> int:
+    """How many rows of ``tokens_per_row`` fit in ``share`` of ``free_bytes``: each row's KV cache plus its
+    float32 logits for one step (the vocabulary's width), at least 1 and at most ``cap``."""
+    vocab = model.config.get_text_config().vocab_size if hasattr(model.config, "get_text_config") \
+        else model.config.vocab_size
+    per_row = kv_bytes_per_token(model) * tokens_per_row + 4 * vocab * 2
+    return max(1, min(cap, int(free_bytes * share) // per_row))
+
+
+def free_gpu_bytes(device) -> int:
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(device)
+    return free
+
+
+def length_order(lengths: list[int]) -> list[int]:
+    """Indices, longest first (so each batch pads little and the memory peak comes first)."""
+    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+
+def streaming_kwargs(model, path: GenerationPath) -> dict:
+    """Extra ``generate`` arguments for one streamed reply (the chat): one row, so no batching; on CUDA the
+    compiled static-cache decode (continuous batching has no streamer here) or Unsloth's inference mode."""
+    if path.name == "transformers":
+        return {}
+    announce(model, path)
+    if path.name == "unsloth":
+        from unsloth import FastLanguageModel
+
+        FastLanguageModel.for_inference(model)
+        return {}
+    return {"cache_implementation": "static"}
+
+
+def mc_batch_items(model, default: int, tokens_per_row: int = 512, choices: int = 4) -> int:
+    """Items per multiple-choice scoring batch: ``default`` off CUDA (today's), else as many as half the free
+    GPU memory holds (each item brings ``choices`` rows of up to ``tokens_per_row`` tokens)."""
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return default
+    return max(default, rows_for_memory(model, tokens_per_row, free_gpu_bytes(device), cap=1024) // choices)
