@@ -134,7 +134,8 @@ def test_export_writes_modelfile_and_model_cards(exported_run):
     run, report, summary = exported_run
     folder = run.path("export")
     modelfile = (folder / "Modelfile").read_text()
-    assert "FROM ./model-q8_0.gguf" in modelfile and '<|im_start|>' in modelfile
+    smallest = "q4_k_m" if (folder / "model-q4_k_m.gguf").exists() else "q8_0"   # q4_k_m needs llama.cpp
+    assert f"FROM ./model-{smallest}.gguf" in modelfile and '<|im_start|>' in modelfile
     assert (folder / "Modelfile.f16").exists() and report["modelfile"]["family"] == "chatml"
     cards = {kind: (path / "README.md").read_text() for kind, path in
              (("adapter", folder / "adapter"), ("merged", folder / "merged"), ("gguf", folder))}
