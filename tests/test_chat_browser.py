@@ -11,6 +11,7 @@ import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextmanager
+def serving(build_app, stream=None):
+    """Serve ``build_app()`` at 127.0.0.1:<free port> with one torch thread (two threads spin-wait on a busy 2-core
+    machine and slow generation ~10x), ``chat.stream_chat`` replaced by ``stream`` if given; yields the URL."""
+    import torch
+
+    import labkit.infer.chat as chat
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        if stream is not None:
+            patch.setattr(chat, "stream_chat", stream)
+        app = build_app()
+        url = chat.launch(app, port=free_port(), quiet=True)  # the server runs in Gradio's background thread
+        try:
+            yield url
+        finally:
+            app.close()
+            torch.set_num_threads(threads)
+
+
+
 QUIZ_REPLY = json.dumps([
     {"question": "What is the capital of France?", "choices": ["Paris", "Rome", "Oslo", "Bern"], "answer": "A"},
     {"question": "Which planet is red?", "choices": ["Venus", "Mars"], "answer": "B"},          # dropped
@@ -56,8 +80,6 @@ def served_app(smol_tokenizer):
 
     Also counts the pieces the server streamed, and signals when a reply is finished.
     """
-    import torch
-
     import labkit.infer.chat as chat
     from labkit.infer.generate import Sampling
     from labkit.models import load_causal_lm
@@ -71,19 +93,13 @@ def served_app(smol_tokenizer):
             yield piece
         finished.set()
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads spin-wait on a busy 2-core machine and slow generation ~10x
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chat, "stream_chat", counting_stream)
-        app = chat.build_app(load_causal_lm("tiny-random-llama"), smol_tokenizer,
-                             sampling=Sampling(max_new_tokens=48, temperature=0.8, seed=1),
-                             quiz_generate=lambda messages, attempt: QUIZ_REPLY)
-        url = chat.launch(app, port=free_port(), quiet=True)  # the server runs in Gradio's background thread
-        try:
-            yield url, streamed, finished
-        finally:
-            app.close()
-            torch.set_num_threads(threads)
+    def build():
+        return chat.build_app(load_causal_lm("tiny-random-llama"), smol_tokenizer,
+                              sampling=Sampling(max_new_tokens=48, temperature=0.8, seed=1),
+                              quiz_generate=lambda messages, attempt: QUIZ_REPLY)
+
+    with serving(build, counting_stream) as url:
+        yield url, streamed, finished
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +174,6 @@ def controlled_app(smol_tokenizer):
     Returns (url, control, closed): ``control["steps"]`` counts generation steps; ``closed`` is set when the
     server-side stream ends, whether finished, stopped or failed.
     """
-    import torch
     from transformers import LogitsProcessorList
 
     import labkit.infer.chat as chat
@@ -185,17 +200,11 @@ def controlled_app(smol_tokenizer):
         finally:
             closed.set()
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chat, "stream_chat", watched_stream)
-        app = chat.build_app(model, smol_tokenizer, sampling=Sampling(max_new_tokens=400, temperature=0.8, seed=1))
-        url = chat.launch(app, port=free_port(), quiet=True)
-        try:
-            yield url, control, closed
-        finally:
-            app.close()
-            torch.set_num_threads(threads)
+    def build():
+        return chat.build_app(model, smol_tokenizer, sampling=Sampling(max_new_tokens=400, temperature=0.8, seed=1))
+
+    with serving(build, watched_stream) as url:
+        yield url, control, closed
 
 
 def send(page, text: str) -> None:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from test_chat_browser import CHROMIUM, CHROMIUM_FLAGS, free_port, open_app  # noqa: F401  (shared browser helpers)
+from test_chat_browser import CHROMIUM, CHROMIUM_FLAGS, open_app, serving  # noqa: F401  (shared browser helpers)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed: apt-get install -y chromium")
 
@@ -43,19 +43,13 @@ def compare_app(smol_tokenizer):
         if len(calls) == 2:
             done.set()
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(chat, "stream_chat", recording_stream)
+    def build():
         sides = run_sides(model, smol_tokenizer, "Base: tiny-random-llama", "Tuned: run demo")
-        app = chat.build_app(model, smol_tokenizer, sampling=Sampling(max_new_tokens=24, temperature=0.8, seed=1),
-                             model_label="run demo (fine-tuned tiny-random-llama)", compare=sides)
-        url = chat.launch(app, port=free_port(), quiet=True)
-        try:
-            yield url, calls, done
-        finally:
-            app.close()
-            torch.set_num_threads(threads)
+        return chat.build_app(model, smol_tokenizer, sampling=Sampling(max_new_tokens=24, temperature=0.8, seed=1),
+                              model_label="run demo (fine-tuned tiny-random-llama)", compare=sides)
+
+    with serving(build, recording_stream) as url:
+        yield url, calls, done
 
 
 @pytest.fixture(scope="module")
