@@ -46,24 +46,23 @@ def _labelled(row: Mapping, where: str, key_field: str = "answerKey") -> tuple[l
 
 def arc(rows: list[Mapping]) -> list[dict]:
     """doc_to_text "Question: {{question}}\\nAnswer:", choices choices.text, target choices.label.index(answerKey)."""
-    items = []
-    for i, row in enumerate(rows):
-        where = f"ARC row {i}"
-        question = _field(row, "question", where)
-        texts, gold = _labelled(row, where)
-        items.append(_mc(where, row.get("id", i), f"Question: {question}", f"Question: {question}\nAnswer:",
-                         texts, gold))
-    return items
+    return _labelled_items(rows, "ARC", "question", lambda q: (f"Question: {q}", f"Question: {q}\nAnswer:"))
 
 
 def openbookqa(rows: list[Mapping]) -> list[dict]:
     """doc_to_text question_stem, choices choices.text, target choices.label.index(answerKey.lstrip())."""
+    return _labelled_items(rows, "OpenBookQA", "question_stem", lambda stem: (stem, stem))
+
+
+def _labelled_items(rows: list[Mapping], suite: str, stem_field: str, prompts) -> list[dict]:
+    """Items of a suite whose choices are ``{text, label}`` lists and whose answer is a label (ARC, OpenBookQA);
+    ``prompts(stem)`` gives the item's (question, prompt) texts."""
     items = []
     for i, row in enumerate(rows):
-        where = f"OpenBookQA row {i}"
-        stem = _field(row, "question_stem", where)
+        where = f"{suite} row {i}"
+        stem = _field(row, stem_field, where)
         texts, gold = _labelled(row, where)
-        items.append(_mc(where, row.get("id", i), stem, stem, texts, gold))
+        items.append(_mc(where, row.get("id", i), *prompts(stem), texts, gold))
     return items
 
 
