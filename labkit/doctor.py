@@ -73,9 +73,10 @@ def gpu_checks(cuda: dict | None) -> list[Check]:
     if cuda is None:
         return [Check("gpu", True, "none: CPU presets only (cpu-demo, smoke)"
                       + ("; on Colab pick Runtime > Change runtime type > GPU" if _colab() else ""))]
+    from labkit.env import native_bf16
+
     major, minor = cuda["capability"]
-    native_bf16 = major >= 8
-    dtype = ("bf16 (native)" if native_bf16 else
+    dtype = ("bf16 (native)" if native_bf16((major, minor)) else
              f"fp16: compute capability {major}.{minor} has no native bf16 (e.g. a T4), so labkit trains in fp16")
     free = cuda["free_gib"]
     return [Check("gpu", True, f"{cuda['name']}, {cuda['total_gib']:.1f} GiB, {dtype}"),

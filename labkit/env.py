@@ -12,6 +12,14 @@ LIBRARIES = ("labkit", "torch", "transformers", "trl", "peft", "accelerate", "da
 
 
 COLAB_MARKERS = ("COLAB_RELEASE_TAG", "COLAB_GPU", "COLAB_BACKEND_VERSION")
+# bf16 tensor-core arithmetic arrived with Ampere (compute capability 8.0). Older GPUs (a T4 is 7.5) run bf16 only
+# through emulation, which ``torch.cuda.is_bf16_supported()`` counts as support by default: labkit asks for 8.0.
+BF16_MIN_CAPABILITY = (8, 0)
+
+
+def native_bf16(capability: tuple[int, int]) -> bool:
+    """Does a GPU of this compute capability compute bf16 in hardware (not through emulation)?"""
+    return tuple(capability) >= BF16_MIN_CAPABILITY
 
 
 def in_colab() -> bool:
@@ -58,9 +66,9 @@ def device_summary() -> dict[str, object]:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         capability = torch.cuda.get_device_capability(0)
-        # Native bf16 only (Ampere, 8.0, or newer): is_bf16_supported() also counts emulation, e.g. on a T4.
         info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                    gpu_count=torch.cuda.device_count(), capability="%d.%d" % capability, bf16=capability >= (8, 0))
+                    gpu_count=torch.cuda.device_count(), capability="%d.%d" % capability,
+                    bf16=native_bf16(capability))
     return info
 
 

@@ -18,12 +18,10 @@ from typing import Any
 
 from labkit.config import Config, ConfigError, ModelConfig
 from labkit.env import pick_device
+from labkit.env import native_bf16 as _native_bf16
 from labkit.train.lora import TrainableParams, apply_lora, count_trainable, resolve_target_modules
 
 DTYPE_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-# bf16 tensor-core arithmetic arrived with Ampere (compute capability 8.0). Older GPUs (a T4 is 7.5) run bf16 only
-# through emulation, which ``torch.cuda.is_bf16_supported()`` counts as support by default: labkit asks for 8.0.
-BF16_MIN_CAPABILITY = (8, 0)
 
 
 @dataclass
@@ -88,7 +86,7 @@ def native_bf16() -> bool:
     """Does the current CUDA GPU compute bf16 in hardware (not through emulation)?"""
     import torch
 
-    return torch.cuda.get_device_capability() >= BF16_MIN_CAPABILITY
+    return _native_bf16(torch.cuda.get_device_capability())
 
 
 def resolve_dtype(requested: str, device: str) -> str:
