@@ -4,8 +4,8 @@
     python -m benchmarks.eval_speed --tiny               # CPU smoke run on the tiny random Llama
 
 For each model: the generative suite (greedy answers to the project's test prompts, longest first as
-``labkit.eval`` orders them) with today's path (padded ``model.generate`` batches of ``--batch-size``) and with the
-path ``labkit.infer.fastgen`` picks (printed, with its reason); then MC scoring (``labkit.eval.mcscore``) with
+``labkit.eval`` orders them) with today's path (padded ``model.generate`` batches of ``--batch-size``) and with each
+path of ``--paths``; then MC scoring (``labkit.eval.mcscore``) with
 ``--batch-size`` items a batch (today's) and with the batch sized from free GPU memory. Each path runs once on a
 few items first (compilation, CUDA-graph capture; the seconds are printed) and is then timed on all items.
 Prints items/s, the GPU's busy share (NVML utilisation sampled every 50 ms while timing), the count of equal
@@ -13,7 +13,9 @@ greedy outputs and equal MC predictions, and the items whose outputs differ (bf1
 
 The 1B shape is random-initialised (no download): its answers run to ``--max-new-tokens`` and use ids beyond
 SmolLM2's tokenizer (which decodes only its own), so its equality count compares the decodable part.
-With ``--tiny`` the new generation path is forced to ``static`` (on the CPU "auto" keeps today's path).
+``--paths`` names the new generation paths to time (default: ``static`` and ``continuous``, each forced; what "auto"
+would pick is printed), one table row each; a path that fails gets its error in its row. With ``--tiny`` the new path is
+``static`` only (on the CPU "auto" keeps today's path and ``continuous`` needs CUDA).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import argparse
 import os
 import threading
 import time
-from pathlib import Path
 
 GEN_CATEGORIES = ("function_calling", "reading_qa", "arithmetic", "general")
 
@@ -113,38 +114,53 @@ def timed(device, fn):
     return result, seconds, sampler.share()
 
 
-def run_pair(device, label: str, items: list, today, new, warm: int) -> dict:
-    """Warm each path on ``warm`` items, then time both on all items; outputs of both and the speed."""
-    rows = {}
-    for name, fn in (("today", today), ("new", new)):
-        start = time.perf_counter()
-        fn(items[:warm])
-        warmup = time.perf_counter() - start
-        outputs, seconds, busy = timed(device, lambda: fn(items))
-        rows[name] = {"outputs": outputs, "seconds": seconds, "items_per_s": len(items) / seconds, "busy": busy,
+def run_paths(device, label: str, items: list, paths: dict, warm: int) -> list[dict]:
+    """Warm each path on ``warm`` items, then time it on all items; one row per path after the first ("today"),
+    each compared with today's outputs and speed. A path that raises gets its error in the row, not a crash."""
+    done = {}
+    for name, fn in paths.items():
+        try:
+            start = time.perf_counter()
+            fn(items[:warm])
+            warmup = time.perf_counter() - start
+            outputs, seconds, busy = timed(device, lambda: fn(items))
+        except Exception as err:  # noqa: BLE001 - report the failing path and go on with the others
+            print(f"{label}, path {name}: {type(err).__name__}: {str(err)[:300]}", flush=True)
+            done[name] = {"error": f"{type(err).__name__}: {str(err)[:120]}"}
+            continue
+        done[name] = {"outputs": outputs, "seconds": seconds, "items_per_s": len(items) / seconds, "busy": busy,
                       "warmup_s": warmup}
-    differ = [i for i, (a, b) in enumerate(zip(rows["today"]["outputs"], rows["new"]["outputs"])) if a != b]
-    return {"label": label, "n": len(items), **rows, "differ": differ}
+    today, *others = done
+    rows = []
+    for name in others:
+        new = done[name]
+        differ = [] if "error" in new or "error" in done[today] else \
+            [i for i, (a, b) in enumerate(zip(done[today]["outputs"], new["outputs"])) if a != b]
+        rows.append({"label": label, "path": name, "n": len(items), "today": done[today], "new": new,
+                     "differ": differ})
+    return rows
 
 
 # ------------------------------------------------------------------ the two workloads
 
-def generation_pair(model, tokenizer, prompts, args, device) -> dict:
+def generation_rows(model, tokenizer, prompts, args, device) -> list[dict]:
     from labkit.infer.fastgen import CONTINUOUS_MIN_PROMPTS, FAST_SWITCH, choose_path
     from labkit.infer.generate import Sampling, generate_chat
 
     sampling = Sampling(max_new_tokens=args.max_new_tokens)
     os.environ[FAST_SWITCH] = "1"   # the bench measures the faster paths, which users get only when they opt in
-    path = "static" if args.tiny else "auto"
-    print(f"new generation path: {choose_path(model, sampling, path, prompts=len(prompts))}", flush=True)
-    return run_pair(device, "generative suite", prompts,
-                    lambda p: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size,
-                                            path="transformers"),
-                    lambda p: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size, path=path),
-                    warm=min(CONTINUOUS_MIN_PROMPTS, len(prompts)))  # the path the full run takes
+    paths = ["static"] if args.tiny else [p.strip() for p in args.paths.split(",")]
+    print(f"auto picks: {choose_path(model, sampling, 'auto', prompts=len(prompts))}", flush=True)
+
+    def generate(path):
+        return lambda p: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size, path=path)
+
+    return run_paths(device, "generative suite", prompts,
+                     {"transformers": generate("transformers"), **{p: generate(p) for p in paths}},
+                     warm=min(CONTINUOUS_MIN_PROMPTS, len(prompts)))  # the path the full run takes
 
 
-def mc_pair(model, tokenizer, items, args, device) -> dict:
+def mc_rows(model, tokenizer, items, args, device) -> dict:
     from labkit.eval.mcscore import score_multiple_choice
     from labkit.infer.fastgen import mc_batch_items
 
@@ -155,26 +171,33 @@ def mc_pair(model, tokenizer, items, args, device) -> dict:
         return lambda chunk: [r["pred_norm"] for r in score_multiple_choice(
             model, tokenizer, chunk, batch_size=batch_size, progress=False, n_resamples=10)["per_item"]]
 
-    return run_pair(device, "MC scoring", items, score(args.batch_size), score(auto), warm=min(4, len(items)))
+    return run_paths(device, "MC scoring", items, {"today": score(args.batch_size), f"batch {auto}": score(auto)},
+                     warm=min(4, len(items)))
 
 
-def table(model_name: str, pairs: list[dict]) -> str:
+def table(model_name: str, rows: list[dict]) -> str:
     def busy(value):
         return "n/a" if value is None else f"{100 * value:.0f}%"
 
     lines = [f"### {model_name}", "",
-             "| workload | items | today items/s | new items/s | speed-up | today GPU busy | new GPU busy "
-             "| warm-up s (today / new) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for p in pairs:
-        t, n = p["today"], p["new"]
-        lines.append(f"| {p['label']} | {p['n']} | {t['items_per_s']:.2f} | {n['items_per_s']:.2f} "
+             "| workload | new path | items | today items/s | new items/s | speed-up | today GPU busy | new GPU busy "
+             "| warm-up s (today / new) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        t, n = r["today"], r["new"]
+        if "error" in t or "error" in n:
+            lines.append(f"| {r['label']} | {r['path']} | {r['n']} | failed: {t.get('error') or n.get('error')} "
+                         "| | | | | |")
+            continue
+        lines.append(f"| {r['label']} | {r['path']} | {r['n']} | {t['items_per_s']:.2f} | {n['items_per_s']:.2f} "
                      f"| {n['items_per_s'] / t['items_per_s']:.2f}x | {busy(t['busy'])} | {busy(n['busy'])} "
                      f"| {t['warmup_s']:.1f} / {n['warmup_s']:.1f} |")
     lines.append("")
-    for p in pairs:
-        what = "equal greedy outputs" if p["label"] == "generative suite" else "equal MC predictions"
-        lines.append(f"{what}: {p['n'] - len(p['differ'])}/{p['n']}"
-                     + (f" (differ: items {p['differ'][:20]})" if p["differ"] else ""))
+    for r in rows:
+        if "error" in r["today"] or "error" in r["new"]:
+            continue
+        what = "equal greedy outputs" if r["label"] == "generative suite" else "equal MC predictions"
+        lines.append(f"{what} ({r['path']}): {r['n'] - len(r['differ'])}/{r['n']}"
+                     + (f" (differ: items {r['differ'][:20]})" if r["differ"] else ""))
     return "\n".join(lines)
 
 
@@ -186,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mc-items", type=int, default=166, help="MC items (the project's mc_knowledge test)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="the cpu-demo preset's eval.max_new_tokens")
     parser.add_argument("--batch-size", type=int, default=16, help="today's batch (the presets' eval.batch_size)")
+    parser.add_argument("--paths", default="static,continuous",
+                        help="new generation paths to time against today's (labkit.infer.fastgen.PATHS)")
     parser.add_argument("--tokenizer", help="a tokenizer folder (default: SmolLM2's, from labkit's model cache)")
     args = parser.parse_args(argv)
     import torch
@@ -207,10 +232,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         started = time.perf_counter()
         model = load_model(name, device.type)
-        pairs = [generation_pair(model, tokenizer, prompts, args, device)]
+        rows = generation_rows(model, tokenizer, prompts, args, device)
         if mc_items:
-            pairs.append(mc_pair(model, tokenizer, mc_items, args, device))
-        print(table(name, pairs), flush=True)
+            rows += mc_rows(model, tokenizer, mc_items, args, device)
+        print(table(name, rows), flush=True)
         print(f"({name}: {time.perf_counter() - started:.0f} s in all)\n", flush=True)
         del model
         if device.type == "cuda":

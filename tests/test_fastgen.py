@@ -67,8 +67,8 @@ def test_eval_speed_benchmark_smoke_on_cpu(capsys):
     main(["--tiny", "--items", "6", "--mc-items", "6", "--max-new-tokens", "6"])
     out = capsys.readouterr().out
     assert "| generative suite |" in out and "| MC scoring |" in out
-    assert "equal greedy outputs: 6/6" in out
-    assert "equal MC predictions: 6/6" in out
+    assert "equal greedy outputs (static): 6/6" in out
+    assert "equal MC predictions (batch 16): 6/6" in out
 
 
 class _CudaModel:
