@@ -9,7 +9,7 @@ from test_report import config_snapshot, fake_outputs, fake_run
 
 from labkit import cli
 from labkit.analysis import commands
-from labkit.analysis.experiment import Experiment, ExperimentError, Stages
+from labkit.analysis.experiment import Experiment, ExperimentError, Stages, skip_evaluation
 from labkit.analysis.reference import EXPERIMENTS, reference_experiment
 
 
@@ -102,6 +102,22 @@ def test_a_fixed_validation_set_is_named_in_the_report(tmp_path):
     summary = (Path(result["dir"]) / "summary.md").read_text()
     assert "one fixed validation set: data.val_rows=3 rows of each source" in summary
     assert "--set data.val_rows=3" in summary
+
+
+def test_lora_vs_rslora_cells_skip_the_task_evaluation_and_the_report_says_so(tmp_path):
+    assert reference_experiment("lora-vs-rslora").stages.evaluate is skip_evaluation
+    assert not reference_experiment("lora-vs-rslora").evaluates and reference_experiment("data-size").evaluates
+    evaluated: list[str] = []
+    for name, evaluate in (("with", lambda cfg, run: evaluated.append(run.name)), ("without", skip_evaluation)):
+        fake = Fake()
+        experiment = Experiment(name, {"data.limit": [8]}, [1], "smoke",
+                                stages=Stages(lambda cfg, run: None, fake.train, evaluate))
+        experiment.run()
+        summary = (Path(experiment.report()["dir"]) / "summary.md").read_text()
+        assert fake.trained == [f"{name}-limit_8-s1"]
+        assert ("skip the task evaluation" in summary) == (name == "without")
+        assert ("same held-out test items" in summary) == (name == "with")
+    assert evaluated == ["with-limit_8-s1"]
 
 
 def test_report_only_runs_nothing(tmp_path):

@@ -59,6 +59,12 @@ def _evaluate(cfg: Config, run: Run) -> Any:
     return run_evaluation(cfg, run, progress=False)
 
 
+def skip_evaluation(cfg: Config, run: Run) -> None:
+    """An evaluate stage that evaluates nothing, for experiments that validation loss answers: the task evaluation
+    takes about a third of a cpu-demo cell, and its base-model half repeats, identical, in every cell."""
+    return None
+
+
 @dataclass
 class Stages:
     """The stage functions a cell runs, each ``f(config, run)``; tests pass fakes."""
@@ -153,6 +159,11 @@ class Experiment:
 
     def cells(self) -> list[Cell]:
         return list(self._cells)
+
+    @property
+    def evaluates(self) -> bool:
+        """False when the cells skip the task evaluation (their records then hold validation loss and cost only)."""
+        return self.stages.evaluate is not skip_evaluation
 
     def config(self, cell: Cell) -> Config:
         return load_config(self.preset, {**dict(self.override_items()), **cell.overrides()})

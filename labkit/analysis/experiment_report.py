@@ -120,8 +120,7 @@ def experiment_markdown(experiment, records: list[dict], status: dict[str, str],
         lines += [f"**Not finished yet** (run the command below again to resume): {', '.join(unfinished)}", ""]
     if records:
         lines += ["## Results", "", "Mean ± std over seeds (std with n - 1); n = finished runs per grid point. "
-                  + validation_words(experiment) + " The evaluation metrics use the same held-out test items for "
-                  "every run.", "",
+                  + validation_words(experiment) + evaluation_words(experiment), "",
                   markdown_table(grid_table(quality_rows(records, keys), [*keys, "model version"])), "",
                   "## Cost", "", markdown_table(grid_table(cost_rows(records, keys), keys)), ""]
     lines += ["## Runs", "", markdown_table(_cells_table(experiment, status, records)), ""]
@@ -142,6 +141,13 @@ def validation_words(experiment) -> str:
     return ("Validation loss is measured on each run's own validation split (data.val_fraction of the training rows "
             "its seed picked, or differing data.val_rows settings), so the base model's value moves too: it mixes "
             "which rows with what the grid varies.")
+
+
+def evaluation_words(experiment) -> str:
+    if getattr(experiment, "evaluates", True):
+        return " The evaluation metrics use the same held-out test items for every run."
+    return (" This experiment's cells skip the task evaluation (validation loss answers its question); "
+            "`labkit eval --preset PRESET --run RUN` adds it to any cell.")
 
 
 def _cells_table(experiment, status: dict[str, str], records: list[dict]):
