@@ -95,7 +95,7 @@ def run_harness(model_dir: str, data_file: Path, items: list[dict], limit: int |
     }
 
 
-def run_labkit(model_dir: str, items: list[dict], batch_size: int) -> dict[str, Any]:
+def run_labkit(model_dir: str, items: list[dict], batch_size: int | None) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -104,6 +104,11 @@ def run_labkit(model_dir: str, items: list[dict], batch_size: int) -> dict[str, 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     _warm_up(model)
+    if batch_size is None:  # what run_evaluation uses with the default eval.batch_size
+        from labkit.config import EvalConfig
+        from labkit.infer.fastgen import mc_batch_items
+
+        batch_size = mc_batch_items(model, EvalConfig().batch_size)
     wall, cpu = time.perf_counter(), time.process_time()
     out = score_multiple_choice(model, tokenizer, items, batch_size=batch_size)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -167,21 +172,26 @@ def parity_row(name: str, harness: dict, labkit: dict, agreement: dict) -> dict[
             "diff_acc": diffs["acc"], "diff_acc_norm": diffs["acc_norm"],
             "agree": f"{agreement['pred_agree']}/{n}", "agree_norm": f"{agreement['pred_norm_agree']}/{n}",
             "max_logprob_diff": agreement["max_abs_logprob_diff"],
+            "harness_items_s": n / harness["scoring_s"], "labkit_items_s": n / labkit["scoring_s"],
+            "speedup": harness["scoring_s"] / labkit["scoring_s"], "cpu_ratio": harness["cpu_s"] / labkit["cpu_s"],
             "within": all(abs(d) <= TOLERANCE_POINTS for d in diffs.values())}
 
 
 def format_parity_table(rows: list[dict]) -> str:
     lines = ["| file | items | acc lm-eval | acc labkit | acc_norm lm-eval | acc_norm labkit | predictions agree "
-             "(acc / acc_norm) | max abs logprob diff | within 0.5 pts |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "(acc / acc_norm) | max abs logprob diff | within 0.5 pts | items/s lm-eval | items/s labkit | "
+             "speed-up (CPU s) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for r in rows:
         lines.append(f"| {r['file']} | {r['n']} | {r['harness_acc']:.2f} | {r['labkit_acc']:.2f} | "
                      f"{r['harness_acc_norm']:.2f} | {r['labkit_acc_norm']:.2f} | {r['agree']} / {r['agree_norm']} | "
-                     f"{r['max_logprob_diff']:.1e} | {'yes' if r['within'] else 'NO'} |")
+                     f"{r['max_logprob_diff']:.1e} | {'yes' if r['within'] else 'NO'} | {r['harness_items_s']:.2f} | "
+                     f"{r['labkit_items_s']:.2f} | {r['speedup']:.2f}x ({r['cpu_ratio']:.2f}x) |")
     return "\n".join(lines)
 
 
-def run_all(model_dir: str, folder: Path, limit: int | None, harness_batch: int, labkit_batch: int) -> list[dict]:
+def run_all(model_dir: str, folder: Path, limit: int | None, harness_batch: int, labkit_batch: int | None
+            ) -> list[dict]:
     from labkit.eval.mcscore import load_mc_jsonl
 
     rows = []
@@ -203,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="with --all: also write the table to this markdown file")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--harness-batch-size", type=int, default=16, help="pairs per forward (HFLM)")
-    parser.add_argument("--labkit-batch-size", type=int, default=16, help="items per batch (labkit)")
+    parser.add_argument("--labkit-batch-size", type=int, default=None,
+                        help="items per batch (labkit; default: what `labkit eval` uses on this device)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's)")
     args = parser.parse_args(argv)
 

@@ -5,8 +5,9 @@
 
 For each model: the generative suite (greedy answers to the project's test prompts, longest first as
 ``labkit.eval`` orders them) with today's path (padded ``model.generate`` batches of ``--batch-size``) and with each
-path of ``--paths``; then MC scoring (``labkit.eval.mcscore``) with
-``--batch-size`` items a batch (today's) and with the batch sized from free GPU memory. Each path runs once on a
+path of ``--paths``; then MC scoring (``labkit.eval.mcscore``): the two-pass KV-cache layout with ``--batch-size``
+items a batch (the scorer before the one-row layout) against the one-row layout with the batch ``labkit eval`` picks
+(sized from free GPU memory; at most 8 items on the CPU). Each path runs once on a
 few items first (compilation, CUDA-graph capture; the seconds are printed) and is then timed on all items.
 Prints items/s, the GPU's busy share (NVML utilisation sampled every 50 ms while timing), the count of equal
 greedy outputs and equal MC predictions, and the items whose outputs differ (bf16 near-ties).
@@ -165,14 +166,15 @@ def mc_rows(model, tokenizer, items, args, device) -> dict:
     from labkit.infer.fastgen import mc_batch_items
 
     auto = mc_batch_items(model, args.batch_size)
-    print(f"MC items per batch: today {args.batch_size}, new {auto}", flush=True)
+    print(f"MC items per batch: two-pass layout {args.batch_size}, one-row layout {auto}", flush=True)
 
-    def score(batch_size):
+    def score(batch_size, two_pass=False):
         return lambda chunk: [r["pred_norm"] for r in score_multiple_choice(
-            model, tokenizer, chunk, batch_size=batch_size, progress=False, n_resamples=10)["per_item"]]
+            model, tokenizer, chunk, batch_size=batch_size, progress=False, n_resamples=10,
+            two_pass=two_pass)["per_item"]]
 
-    return run_paths(device, "MC scoring", items, {"today": score(args.batch_size), f"batch {auto}": score(auto)},
-                     warm=min(4, len(items)))
+    return run_paths(device, "MC scoring", items, {"today": score(args.batch_size, two_pass=True),
+                                                   f"one row, batch {auto}": score(auto)}, warm=min(4, len(items)))
 
 
 def table(model_name: str, rows: list[dict]) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.infer.fastgen import (choose_path, kv_bytes_per_token, length_order, rows_for_memory,
-                                  streaming_kwargs)
+from labkit.infer.fastgen import (CPU_MC_ITEMS, choose_path, kv_bytes_per_token, length_order, mc_batch_items,
+                                  rows_for_memory, streaming_kwargs)
 from labkit.infer.generate import Sampling, generate_chat
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -61,6 +61,12 @@ def test_rows_for_memory_counts_kv_cache_and_logits(tiny_model):
     assert length_order([3, 9, 1, 9]) == [1, 3, 0, 2]
 
 
+def test_mc_batches_on_the_cpu_hold_at_most_eight_items(tiny_model):
+    assert CPU_MC_ITEMS == 8
+    assert mc_batch_items(tiny_model, 16) == 8      # eval.batch_size's default, capped (8 measured fastest)
+    assert mc_batch_items(tiny_model, 4) == 4       # a smaller setting is kept
+
+
 def test_eval_speed_benchmark_smoke_on_cpu(capsys):
     from benchmarks.eval_speed import main
 
@@ -68,7 +74,7 @@ def test_eval_speed_benchmark_smoke_on_cpu(capsys):
     out = capsys.readouterr().out
     assert "| generative suite |" in out and "| MC scoring |" in out
     assert "equal greedy outputs (static): 6/6" in out
-    assert "equal MC predictions (batch 16): 6/6" in out
+    assert "equal MC predictions (one row, batch 8): 6/6" in out
 
 
 class _CudaModel:

@@ -168,6 +168,55 @@ def test_batched_scores_equal_unbatched(tiny_model, smol_tokenizer, batch_size):
     assert result["per_item"][7]["logprobs"][0] == result["per_item"][7]["logprobs"][1]
 
 
+def test_two_pass_cache_path_equals_unbatched_too(tiny_model, smol_tokenizer, monkeypatch, capsys):
+    """Where the model takes no custom mask, the KV-cache path scores, says why, and gives the same numbers."""
+    reference = _reference_scores(tiny_model, smol_tokenizer, ITEMS)
+    monkeypatch.setattr(MC, "tree_blocker", lambda model, encoded: "a stand-in reason")
+    result = MC.score_multiple_choice(tiny_model, smol_tokenizer, ITEMS, batch_size=3, progress=False)
+    assert "two passes with a KV cache (a stand-in reason)" in capsys.readouterr().out
+    for ref, rec in zip(reference, result["per_item"]):
+        assert rec["logprobs"] == pytest.approx(ref, abs=1e-4)
+
+
+def test_tree_path_with_eager_attention_equals_unbatched(tiny_model_path, smol_tokenizer):
+    """The eager attention adds the mask to its scores: the additive mask must work there as in sdpa."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path, attn_implementation="eager").eval()
+    assert MC.tree_blocker(model, MC.encode_items(smol_tokenizer, ITEMS)) is None
+    reference = _reference_scores(model, smol_tokenizer, ITEMS)
+    result = MC.score_multiple_choice(model, smol_tokenizer, ITEMS, batch_size=8, progress=False)
+    for ref, rec in zip(reference, result["per_item"]):
+        assert rec["logprobs"] == pytest.approx(ref, abs=1e-4)
+
+
+def test_tree_layout_and_mask_keep_choices_apart():
+    item = MC.EncodedItem(0, context=[10, 11], continuations=[[5, 6, 7], [5, 8, 9]])   # shared prefix [5]
+    ids, positions, branch, scored = MC.tree_layout(item)
+    assert ids == [10, 11, 5, 6, 8]             # context + prefix, then each choice's own tokens but its last
+    assert positions == [0, 1, 2, 3, 3]         # both choices continue at position 3
+    assert branch == [-1, -1, -1, 0, 1]
+    assert sorted(scored) == sorted([(1, 5, 0), (2, 6, 0), (3, 7, 0), (1, 5, 1), (2, 8, 1), (4, 9, 1)])
+    mask = MC.tree_attention_mask(torch.tensor([branch + [-2]]), torch.float32)[0, 0] == 0   # one padding column
+    expected = torch.tensor([[1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0],
+                             [1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 1, 0], [1, 1, 1, 0, 0, 1]], dtype=torch.bool)
+    assert torch.equal(mask, expected)
+
+
+def test_tree_blocker_names_why(tiny_model, smol_tokenizer, monkeypatch):
+    encoded = MC.encode_items(smol_tokenizer, ITEMS)
+    assert MC.tree_blocker(tiny_model, encoded) is None
+    config = tiny_model.config
+    monkeypatch.setattr(config, "_attn_implementation", "flash_attention_2")
+    assert "'flash_attention_2' takes no custom mask" in MC.tree_blocker(tiny_model, encoded)
+    monkeypatch.setattr(config, "_attn_implementation", "sdpa")
+    monkeypatch.setattr(config, "unsloth_version", "2026.1", raising=False)
+    assert "Unsloth" in MC.tree_blocker(tiny_model, encoded)
+    monkeypatch.delattr(config, "unsloth_version")
+    monkeypatch.setattr(config, "sliding_window", 8, raising=False)
+    assert "exceeds the 8-token sliding window" in MC.tree_blocker(tiny_model, encoded)
+
+
 def test_shared_prefix_leaves_each_choice_a_token():
     assert MC.shared_prefix([[1, 2, 3], [1, 2, 4]]) == 2
     assert MC.shared_prefix([[1, 2], [1, 2, 3]]) == 1
