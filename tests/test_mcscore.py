@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from labkit.eval import mcbatch as MB
 from labkit.eval import mcscore as MC
 
 EVALSETS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "evalsets"
@@ -191,13 +192,13 @@ def test_tree_path_with_eager_attention_equals_unbatched(tiny_model_path, smol_t
 
 
 def test_tree_layout_and_mask_keep_choices_apart():
-    item = MC.EncodedItem(0, context=[10, 11], continuations=[[5, 6, 7], [5, 8, 9]])   # shared prefix [5]
-    ids, positions, branch, scored = MC.tree_layout(item)
+    item = MB.EncodedItem(0, context=[10, 11], continuations=[[5, 6, 7], [5, 8, 9]])   # shared prefix [5]
+    ids, positions, branch, scored = MB.tree_layout(item)
     assert ids == [10, 11, 5, 6, 8]             # context + prefix, then each choice's own tokens but its last
     assert positions == [0, 1, 2, 3, 3]         # both choices continue at position 3
     assert branch == [-1, -1, -1, 0, 1]
     assert sorted(scored) == sorted([(1, 5, 0), (2, 6, 0), (3, 7, 0), (1, 5, 1), (2, 8, 1), (4, 9, 1)])
-    mask = MC.tree_attention_mask(torch.tensor([branch + [-2]]), torch.float32)[0, 0] == 0   # one padding column
+    mask = MB.tree_attention_mask(torch.tensor([branch + [-2]]), torch.float32)[0, 0] == 0   # one padding column
     expected = torch.tensor([[1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0],
                              [1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 1, 0], [1, 1, 1, 0, 0, 1]], dtype=torch.bool)
     assert torch.equal(mask, expected)
