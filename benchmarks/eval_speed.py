@@ -131,6 +131,9 @@ def run_paths(device, label: str, items: list, paths: dict, warm: int) -> list[d
             continue
         done[name] = {"outputs": outputs, "seconds": seconds, "items_per_s": len(items) / seconds, "busy": busy,
                       "warmup_s": warmup}
+        # each path as it finishes: a run cut off by a time limit still leaves its measured paths in the log
+        print(f"{label}, path {name}: {len(items)} items in {seconds:.1f} s ({len(items) / seconds:.2f} items/s), "
+              f"warm-up {warmup:.1f} s, GPU busy {'n/a' if busy is None else f'{100 * busy:.0f}%'}", flush=True)
     today, *others = done
     rows = []
     for name in others:
