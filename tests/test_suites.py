@@ -90,6 +90,13 @@ def _write(folder: Path, rows: list[dict], name: str = "rows.jsonl") -> Path:
 
 # ----------------------------------------------------------------- the hub path, on a local copy
 
+def test_every_hub_suite_is_pinned_to_a_full_commit():
+    import re
+
+    unpinned = [s.name for s in SUITES.values() if s.hub_id and not re.fullmatch(r"[0-9a-f]{40}", s.revision or "")]
+    assert unpinned == [], f"suites that would read the hub's default branch: {unpinned}"
+
+
 def test_hub_path_reads_through_datasets_with_pinned_revision_and_a_seeded_subset():
     from datasets import load_dataset
 

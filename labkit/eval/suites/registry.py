@@ -5,9 +5,10 @@ Each multiple-choice suite copies lm-evaluation-harness 0.4.13's task YAML (``lm
 task has one, else ``validation_split``), ``doc_to_text``, ``doc_to_choice`` and ``doc_to_target``; so labkit's
 numbers are comparable with published harness numbers. The conversions are in :mod:`labkit.eval.suites.convert`.
 
-Revisions: a commit of the hub dataset repository, so that a re-run reads the same rows. The commits here were read
-from public code that pins them (this machine has no hub access to confirm them); ``None`` (piqa, siqa, squad: no
-commit found yet) reads the default branch, and the evaluation summary's ``sources`` says "not pinned".
+Revisions: a commit of the hub dataset repository, so that a re-run reads the same rows. Every suite is pinned. The
+commits were read from public code that pins them, each found in more than one unrelated project (this machine has no
+hub access to confirm them); a suite given ``None`` would read the default branch, and the evaluation summary's
+``sources`` would say "not pinned".
 """
 
 from __future__ import annotations
@@ -44,16 +45,19 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("hellaswag", "HellaSwag", "mc", "Rowan/hellaswag", None, "validation",
           "218ec52e09a7e7462a5400043bb9a69a41d06b76", ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
           convert.hellaswag, "hellaswag"),
-    Suite("piqa", "PIQA", "mc", "baber/piqa", None, "validation", None, ("goal", "sol1", "sol2", "label"),
+    Suite("piqa", "PIQA", "mc", "baber/piqa", None, "validation",
+          "142f6d7367fd9877f0fb3b5734ea6a545f54cdd1", ("goal", "sol1", "sol2", "label"),
           convert.piqa, "piqa"),
     Suite("openbookqa", "OpenBookQA", "mc", "allenai/openbookqa", "main", "test",
           "388097ea7776314e93a529163e0fea805b8a6454", ("question_stem", "choices", "answerKey"), convert.openbookqa,
           "openbookqa"),
-    Suite("siqa", "Social IQa", "mc", "lighteval/siqa", None, "validation", None,
+    Suite("siqa", "Social IQa", "mc", "lighteval/siqa", None, "validation",
+          "54c6a1f8cb6daf4f5abf24a601852612fb35eb25",
           ("context", "question", "answerA", "answerB", "answerC", "label"), convert.siqa, "social_iqa"),
     Suite("mmlu", "MMLU", "mc", "cais/mmlu", "all", "test", "c30699e8356da336a370243923dbaf21066bb9fe",
           ("question", "subject", "choices", "answer"), convert.mmlu, "mmlu"),
-    Suite("squad", "SQuAD v1.1", "squad", "rajpurkar/squad", "plain_text", "validation", None,
+    Suite("squad", "SQuAD v1.1", "squad", "rajpurkar/squad", "plain_text", "validation",
+          "7b6d24c440a36b6815f21b70d25016731768db1f",
           ("id", "context", "question", "answers"), convert.squad, None),
 )}
 
