@@ -109,3 +109,22 @@ def test_the_trainer_uses_it_on_cpu_and_matches_the_models_loss():
     restricted = trainer.compute_loss(loaded.model, dict(batch), num_items_in_batch=items)
     full = loaded.model(**batch, use_cache=False, num_items_in_batch=items).loss
     assert restricted.item() == pytest.approx(full.item(), rel=1e-5)
+
+
+def test_the_trainers_evaluation_keeps_no_logits_and_gives_the_models_loss():
+    """The evaluation every train.eval_steps asks only for the loss (prediction_loss_only), so TRL's prediction_step
+    takes the restricted head and keeps no validation logits (validation tokens x vocabulary in fp32 otherwise)."""
+    from labkit.data import load_prepared
+    from labkit.train.loading import load_for_training
+    from labkit.train.trainer import build_trainer, tokenize_rows
+
+    cfg, run = prepared_run("head-eval", {"train.eval_steps": 1}, n_train=12)
+    loaded = load_for_training(cfg, verbose=False)
+    rows, _ = tokenize_rows(load_prepared(run, "train"), loaded.tokenizer, cfg.data.max_seq_length)
+    trainer = build_trainer(cfg, run, loaded, rows, rows[:4])
+    assert trainer.args.prediction_loss_only
+    batch = next(iter(trainer.get_eval_dataloader()))
+    loss, logits, _ = trainer.prediction_step(loaded.model, dict(batch), trainer.args.prediction_loss_only)
+    assert logits is None
+    full = loaded.model(**batch, use_cache=False).loss
+    assert loss.item() == pytest.approx(full.item(), rel=1e-5)
