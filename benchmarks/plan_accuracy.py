@@ -45,17 +45,16 @@ CASES = {  # bench case -> (overrides, uses labkit's own loss)
 }
 BENCH = ["data.packing=false", "train.grad_accum=1", "train.gradient_checkpointing=true", "train.optim=adamw_torch",
          "lora.dropout=0", "lora.target_modules=all-linear", "model.dtype=bfloat16"]
-# CPU runs (2 cores): source, preset, overrides, peak RSS MiB, tokens/s.
+# CPU runs (2 cores): source, preset, overrides, peak RSS MiB, tokens/s (None: not a measurement of the code).
+# Only runs of today's CPU path (LM head at trained positions, the Trainer's evaluation loss-only, 2026-12-05);
+# the rows measured before (cpu-demo 3,737 MiB, data-size, size-vs-tuning with Gemma 3 270M) kept every logit.
 CPU_RUNS = [
-    ("reports/cpu-demo/summary.md (calibration)", "cpu-demo", [], 3737, 238.4),
-    ("reports/data-size/summary.md, data.limit=400", "cpu-demo", ["data.limit=400"], 3.555 * 1024, 225),
-    ("reports/data-size/summary.md, data.limit=150", "cpu-demo", ["data.limit=150"], 3.538 * 1024, 166),
-    ("reports/data-size/summary.md, data.limit=50", "cpu-demo", ["data.limit=50"], 3.509 * 1024, 122),
-    ("reports/size-vs-tuning/summary.md, smollm2-135m", "cpu-demo", [], 3.502 * 1024, 217),
-    ("reports/size-vs-tuning/summary.md, gemma3-270m", "cpu-demo", ["model.name=gemma3-270m"], 9.027 * 1024, 107),
-    # `python -m labkit.train --preset smoke` on the 2-core machine, 2026-12-04 (train_summary.json; not in reports/):
+    # `labkit reference demo` (make reference's first step): the run reports/cpu-demo/ is written from. That hour the
+    # machine ran at about a third of its usual speed (62 tokens/s; 238-292 in every other run), so no speed here.
+    ("cpu-demo reference run, 2026-12-05 (train_summary.json; calibration)", "cpu-demo", [], 2393.3, None),
+    # `labkit prepare --preset smoke --run smk && labkit train --preset smoke --run smk`, 2026-12-05 (not in reports/):
     # 4 steps of a 2-layer model, so its tokens/s is mostly fixed cost per step
-    ("smoke run, 2026-12-04 (train_summary.json)", "smoke", [], 812.0, 209.0),
+    ("smoke run, 2026-12-05 (train_summary.json)", "smoke", [], 612.5, 131.0),
 ]
 
 
@@ -113,7 +112,7 @@ def table(markdown: bool) -> list[list[str]]:
         ram, tps = result["ram"]["peak_gib"], result["speed"]["tokens_per_s"]
         out.append([f"{result['model']['name']} {preset} {' '.join(overrides)} (2 CPU cores, RSS)".replace("  ", " "),
                     f"{ram:.2f}", f"{rss_mib / 1024:.2f}", error(ram, rss_mib / 1024), f"{tps:,.0f}",
-                    f"{measured_tps:,.0f}", error(tps, measured_tps), source])
+                    f"{measured_tps:,.0f}" if measured_tps else "-", error(tps, measured_tps), source])
     return out
 
 

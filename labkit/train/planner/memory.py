@@ -15,15 +15,16 @@ Every part counts tensors, not fitted curves. What each count holds, and where l
   the score and probability matrices (2 x heads x sequence). The backward of one layer needs gradients of about
   2 x intermediate + 2 x hidden more. Gradient checkpointing keeps one hidden vector a layer and recomputes one
   layer at a time; Unsloth's variant moves those vectors to pinned host memory (counted in RAM).
-- loss: the full logits path (CPU; the model's own loss) holds the logits, their fp32 log-softmax and its
-  gradient (10 bytes a logit from a 16-bit head, 12 from an fp32 one); TRL's fused head (labkit on CUDA with
+- loss: the full logits path (the model's own loss) holds the logits, their fp32 log-softmax and its
+  gradient (10 bytes a logit from a 16-bit head, 12 from an fp32 one); on the CPU labkit projects only the
+  positions that carry loss (``labkit.train.head``), so only those tokens' logits; TRL's fused head (labkit on CUDA with
   transformers) works on 4096 x 32768 fp32 tiles plus the gathered hidden states and their gradient; Unsloth's
   fused loss keeps about three hidden-sized buffers a token.
-- evaluation (``labkit.train.evaluate_loss``, before and after training): full logits of train.batch_size rows,
-  the fp32 copy of the shifted logits and their log-softmax.
-- the Trainer's evaluation every train.eval_steps on the CPU: ``Trainer.evaluation_loop`` keeps every validation
-  batch's logits (``all_preds``; TRL's ``prediction_step`` returns them): validation tokens x vocabulary in fp32.
-  Measured here (2026-12-04, cpu-demo data, 24 validation rows of 4,705 tokens): +0.92 GiB RSS, counted 0.86.
+- evaluation (``labkit.train.evaluate_loss``, before and after training, on every device): the logits of the
+  trained tokens of train.batch_size rows (``labkit.train.head.summed_trained_loss``) and their fp32 log-softmax.
+- the Trainer's evaluation every train.eval_steps asks for the loss only (``prediction_loss_only``, labkit.train.
+  trainer), so it keeps no logits and, on the CPU, takes the trained-positions head: the evaluation above covers it.
+  (Before 2026-12-05 it kept every validation token's logits: +0.92 GiB RSS measured on 24 cpu-demo rows.)
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Setup:
     backend: str             # "unsloth" or "transformers"
     dtype: str               # float32 / bfloat16 / float16
     four_bit: bool
-    loss: str                # "fused_unsloth", "fused_trl" or "full"
+    loss: str                # "fused_unsloth", "fused_trl", "trained_positions" (CPU) or "full"
     checkpointing: bool
     offload: bool            # Unsloth's checkpointing: layer inputs in pinned host memory
     flash_attention: bool    # no sequence x sequence matrices (CUDA SDPA / Unsloth); False on the CPU
@@ -62,7 +63,8 @@ class Setup:
     lora_dropout: float
     lora_targets: tuple[str, ...]
     optim: str
-    trainer_eval_tokens: int = 0   # validation tokens whose logits the Trainer's evaluation keeps (CPU path)
+    trained_share: float = 1.0     # share of a training row's tokens that carry loss
+    eval_trained_share: float = 1.0   # the same for validation rows (labkit.train.evaluate_loss)
 
     @property
     def act_bytes(self) -> int:
@@ -123,6 +125,8 @@ def loss_bytes(shape: ModelShape, s: Setup) -> float:
     t = s.tokens
     if s.loss == "full":
         return t * shape.vocab * (s.logit_bytes + 8)
+    if s.loss == "trained_positions":
+        return t * s.trained_share * shape.vocab * (s.logit_bytes + 8)
     if s.loss == "fused_trl":
         return min(t, 4096) * TRL_TILE_BYTES / 4096 + 2 * t * shape.hidden * s.residual_bytes
     return 3 * t * shape.hidden * s.act_bytes
@@ -146,17 +150,9 @@ def training_parts(shape: ModelShape, s: Setup) -> dict[str, float]:
 
 
 def evaluation_parts(shape: ModelShape, s: Setup) -> dict[str, float]:
-    """Peak of ``labkit.train.evaluate_loss`` (no gradients): weights, adapter, one layer, full logits."""
+    """Peak of ``labkit.train.evaluate_loss`` (no gradients): weights, adapter, one layer, the trained tokens'
+    logits."""
     t = s.eval_batch * s.eval_len
     one_layer = layer_saved_bytes(shape, s, t, seq=s.eval_len)
-    return {"weights": weights_bytes(shape, s), "lora_weights": s.lora_params * 4.0,
-            "one_layer": one_layer, "logits_and_loss": t * shape.vocab * (s.logit_bytes + 8)}
-
-
-def trainer_evaluation_parts(shape: ModelShape, s: Setup) -> dict[str, float]:
-    """Peak of the Trainer's evaluation on the CPU path (no fused head): every validation batch's fp32 logits are
-    kept until the evaluation ends. Empty when it keeps none."""
-    if s.loss != "full" or not s.trainer_eval_tokens:
-        return {}
-    return {"weights": weights_bytes(shape, s), "lora_weights": s.lora_params * 4.0,
-            "kept_logits": s.trainer_eval_tokens * shape.vocab * 4.0}
+    return {"weights": weights_bytes(shape, s), "lora_weights": s.lora_params * 4.0, "one_layer": one_layer,
+            "logits_and_loss": t * s.eval_trained_share * shape.vocab * (s.logit_bytes + 8)}

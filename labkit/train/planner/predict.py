@@ -5,23 +5,24 @@ from __future__ import annotations
 import os
 from labkit.config import Config, ConfigError, LoraConfig
 from labkit.train.planner.data import DataSize, run_data
-from labkit.train.planner.memory import (Setup, activation_parts, evaluation_parts, optimizer_bytes, trainer_evaluation_parts,
-                                   training_parts)
+from labkit.train.planner.memory import (Setup, activation_parts, evaluation_parts, optimizer_bytes, training_parts,
+                                         weights_bytes)
 from labkit.train.planner.specs import CPU, CPU_GFLOPS_PER_CORE, GIB, GpuSpec, ModelShape, model_shape
 
 GB = 1e9
 CUDA_CONTEXT_GIB = 0.5       # CUDA context and kernels: outside torch's allocator, so not in max_memory_allocated
 ALLOCATOR_MARGIN = 0.08      # reserved / allocated on the benchmark's labkit rows was 1.03-1.05; some slack
 # Host RAM of a training process besides its tensors. CPU: Python, torch, transformers, TRL, PEFT and datasets
-# imported (0.47 GiB, measured on the 2-core machine), plus 1.31 GiB that no counted part explains, calibrated on
-# the cpu-demo run's 3,737 MiB peak. Where the counted parts were measured they hold (2026-12-04, this machine,
-# cpu-demo data): the base-model evaluation peaked at 2.38 GiB RSS (counted: 2.34 with the 0.47), the Trainer's
-# evaluation of 24 validation rows added 0.92 GiB (counted: 0.86), and one packed training micro-batch of a
-# SmolLM2-shaped model added 1.04 GiB (counted: 0.97); the demo's peak lies 1.3 GiB above all of them. A tiny
-# model's run (smoke preset) peaked at 0.79 GiB, so the 1.31 GiB is not a fixed cost either
-# (benchmarks/plan_accuracy.py). CUDA: an estimate (torch's CUDA libraries, Unsloth, two dataloader workers).
+# imported (0.47 GiB, measured on the 2-core machine), plus RAM that no counted part explains and that grows with
+# the model: about one more copy of the weights, calibrated on the cpu-demo reference run of 2026-12-05 (peak
+# 2,393 MiB = 2.34 GiB; counted 0.47 + a 1.36 GiB training step, the rest 0.51 GiB = 1.02 x its 0.50 GiB of fp32
+# weights; likely the checkpoint file's pages, which loading maps and the first forward keeps resident, not
+# verified) and checked on a smoke run (a 3M-parameter model: 0.58 GiB predicted, 0.60 measured). The fixed
+# 1.31 GiB used before was calibrated before the LM head moved to the trained positions, and over-predicted small
+# runs threefold (benchmarks/plan_accuracy.py). CUDA: an estimate (torch's CUDA libraries, Unsloth, two dataloader
+# workers).
 CPU_RUNTIME_GIB = 0.47
-CPU_UNATTRIBUTED_GIB = 1.31
+CPU_UNATTRIBUTED_PER_WEIGHT = 1.02
 CUDA_RUNTIME_GIB = 3.0
 # Achieved fraction of the device's dense 16-bit peak, per (backend, 4-bit), from the 1B-shape rows on one H200
 # (reports/gpu/session6-7 for Unsloth and transformers bf16; session 2 for transformers QLoRA; the 3B rows
@@ -68,16 +69,16 @@ def setup_for(cfg: Config, device: str, spec: GpuSpec | None, data: DataSize, sh
     else:
         dtype = ("bfloat16" if spec.bf16 else "float16") if cuda else "float32"
     micro, accum = (1, t.batch_size * t.grad_accum) if d.packing else (t.batch_size, t.grad_accum)
-    loss = "full" if not cuda else ("fused_unsloth" if backend == "unsloth" else "fused_trl")
-    row = min(d.max_seq_length, data.mean_tokens)
-    kept = round((data.val_rows or 0) * row) if t.eval_steps else 0
+    # labkit.train.trainer: the head at trained positions on the CPU (HEAD_AT_TRAINED_POSITIONS), fused on CUDA
+    loss = "trained_positions" if not cuda else ("fused_unsloth" if backend == "unsloth" else "fused_trl")
     eval_len = int(min(d.max_seq_length, data.eval_p90_tokens))
     return Setup(device="cuda" if cuda else "cpu", backend=backend, dtype=dtype, four_bit=m.load_in_4bit, loss=loss,
                  checkpointing=t.gradient_checkpointing, offload=t.gradient_checkpointing and backend == "unsloth",
                  flash_attention=cuda, micro_batch=micro, accum=accum, seq=d.max_seq_length,
-                 eval_batch=t.batch_size, eval_len=eval_len, trainer_eval_tokens=kept,
+                 eval_batch=t.batch_size, eval_len=eval_len,
                  lora_params=lora_params(cfg.lora, shape), lora_dropout=cfg.lora.dropout,
-                 lora_targets=lora_targets(cfg.lora, shape), optim=t.optim)
+                 lora_targets=lora_targets(cfg.lora, shape), optim=t.optim, trained_share=data.trained_share,
+                 eval_trained_share=data.eval_trained_share)
 
 
 # ------------------------------------------------------------------ speed and time
@@ -148,7 +149,8 @@ def _gib(parts: dict[str, float]) -> dict[str, float]:
 
 def host_ram(shape: ModelShape, s: Setup, train_peak: float, eval_peak: float) -> dict[str, float]:
     if s.device == "cpu":
-        return {"runtime": CPU_RUNTIME_GIB * GIB, "unattributed_calibrated": CPU_UNATTRIBUTED_GIB * GIB,
+        return {"runtime": CPU_RUNTIME_GIB * GIB,
+                "unattributed_calibrated": CPU_UNATTRIBUTED_PER_WEIGHT * weights_bytes(shape, s),
                 "training_or_evaluation": max(train_peak, eval_peak)}
     offload = activation_parts(shape, s)["offloaded_to_host"]
     load = min(shape.total_params * 2, 5 * GB)  # one safetensors shard at a time while loading (hub shards <= 5 GB)
@@ -161,10 +163,7 @@ def predict(cfg: Config, spec: GpuSpec | None, run: str | None = None) -> dict:
     data = run_data(cfg, run)
     s = setup_for(cfg, CPU if spec is None else spec.name, spec, data, shape)
     train, evaluation = training_parts(shape, s), evaluation_parts(shape, s)
-    trainer_eval = trainer_evaluation_parts(shape, s)
-    eval_kind = "labkit.train.evaluate_loss"
-    if sum(trainer_eval.values()) > sum(evaluation.values()):
-        evaluation, eval_kind = trainer_eval, "the Trainer's evaluation (every train.eval_steps)"
+    eval_kind = "labkit.train.evaluate_loss and the Trainer's evaluation (loss only)"
     train_peak, eval_peak = sum(train.values()), sum(evaluation.values())
     sched = schedule(cfg, s, data)
     tps = tokens_per_second(shape, s, spec, sched["row_tokens_computed"])
