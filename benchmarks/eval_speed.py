@@ -14,9 +14,10 @@ greedy outputs and equal MC predictions, and the items whose outputs differ (bf1
 
 The 1B shape is random-initialised (no download): its answers run to ``--max-new-tokens`` and use ids beyond
 SmolLM2's tokenizer (which decodes only its own), so its equality count compares the decodable part.
-``--paths`` names the new generation paths to time (default: ``static`` and ``continuous``, each forced; what "auto"
-would pick is printed), one table row each; a path that fails gets its error in its row. With ``--tiny`` the new path is
-``static`` only (on the CPU "auto" keeps today's path and ``continuous`` needs CUDA).
+``--paths`` names the new generation paths to time (default: ``batched``, ``continuous`` with labkit's settings,
+``continuous-default`` with transformers' defaults, and ``static``, each forced; what "auto" would pick is printed),
+one table row each; a path that fails gets its error in its row. With ``--tiny`` the new paths are ``batched`` and
+``static`` (on the CPU "auto" keeps today's path and ``continuous`` needs CUDA).
 """
 
 from __future__ import annotations
@@ -148,20 +149,38 @@ def run_paths(device, label: str, items: list, paths: dict, warm: int) -> list[d
 # ------------------------------------------------------------------ the two workloads
 
 def generation_rows(model, tokenizer, prompts, args, device) -> list[dict]:
-    from labkit.infer.fastgen import CONTINUOUS_MIN_PROMPTS, FAST_SWITCH, choose_path
+    from labkit.infer import fastgen
     from labkit.infer.generate import Sampling, generate_chat
 
     sampling = Sampling(max_new_tokens=args.max_new_tokens)
-    os.environ[FAST_SWITCH] = "1"   # the bench measures the faster paths, which users get only when they opt in
-    paths = ["static"] if args.tiny else [p.strip() for p in args.paths.split(",")]
-    print(f"auto picks: {choose_path(model, sampling, 'auto', prompts=len(prompts))}", flush=True)
+    os.environ[fastgen.FAST_SWITCH] = "1"   # the bench measures the faster paths, which users get when they opt in
+    paths = ["batched", "static"] if args.tiny else [p.strip() for p in args.paths.split(",")]
+    print(f"auto picks: {fastgen.choose_path(model, sampling, 'auto', prompts=len(prompts))}", flush=True)
 
     def generate(path):
+        if path == CONTINUOUS_DEFAULT:
+            return lambda p: _with_default_continuous_settings(
+                lambda: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size, path="continuous"))
         return lambda p: generate_chat(model, tokenizer, p, sampling, batch_size=args.batch_size, path=path)
 
     return run_paths(device, "generative suite", prompts,
                      {"transformers": generate("transformers"), **{p: generate(p) for p in paths}},
-                     warm=min(CONTINUOUS_MIN_PROMPTS, len(prompts)))  # the path the full run takes
+                     warm=min(8, len(prompts)))
+
+
+# A --paths name for continuous batching with transformers' own ContinuousBatchingConfig defaults (no CUDA graphs,
+# no asynchronous loop with SDPA), to compare with labkit's CONTINUOUS_SETTINGS in the same run.
+CONTINUOUS_DEFAULT = "continuous-default"
+
+
+def _with_default_continuous_settings(fn):
+    from labkit.infer import fastgen
+
+    kept, fastgen.CONTINUOUS_SETTINGS = fastgen.CONTINUOUS_SETTINGS, {}
+    try:
+        return fn()
+    finally:
+        fastgen.CONTINUOUS_SETTINGS = kept
 
 
 def mc_rows(model, tokenizer, items, args, device) -> dict:
@@ -203,6 +222,9 @@ def table(model_name: str, rows: list[dict]) -> str:
         what = "equal greedy outputs" if r["label"] == "generative suite" else "equal MC predictions"
         lines.append(f"{what} ({r['path']}): {r['n'] - len(r['differ'])}/{r['n']}"
                      + (f" (differ: items {r['differ'][:20]})" if r["differ"] else ""))
+        if r["label"] == "generative suite":
+            lines += [f"  item {i}: today {r['today']['outputs'][i][:70]!r} / new {r['new']['outputs'][i][:70]!r}"
+                      for i in r["differ"][:5]]
     return "\n".join(lines)
 
 
@@ -214,8 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mc-items", type=int, default=166, help="MC items (the project's mc_knowledge test)")
     parser.add_argument("--max-new-tokens", type=int, default=48, help="the cpu-demo preset's eval.max_new_tokens")
     parser.add_argument("--batch-size", type=int, default=16, help="today's batch (the presets' eval.batch_size)")
-    parser.add_argument("--paths", default="static,continuous",
-                        help="new generation paths to time against today's (labkit.infer.fastgen.PATHS)")
+    parser.add_argument("--paths", default="batched,continuous,continuous-default,static",
+                        help="new generation paths to time against today's (labkit.infer.fastgen.PATHS, and "
+                             f"{CONTINUOUS_DEFAULT}: continuous batching with transformers' default settings)")
     parser.add_argument("--tokenizer", help="a tokenizer folder (default: SmolLM2's, from labkit's model cache)")
     args = parser.parse_args(argv)
     import torch

@@ -1,12 +1,13 @@
-"""Generation paths (labkit.infer.fastgen): the CPU keeps today's path; the sorted static-cache batching path
-gives the same greedy answers; path choice, memory sizing, and the eval_speed benchmark's CPU smoke run."""
+"""Generation paths (labkit.infer.fastgen): the CPU keeps today's path; the sorted, memory-sized batches (dynamic
+and static cache) give the same greedy answers; path choice, memory sizing, and the eval_speed benchmark's CPU smoke
+run."""
 
 from __future__ import annotations
 
 import pytest
 
 from labkit.infer.fastgen import (CPU_MC_ITEMS, choose_path, kv_bytes_per_token, length_order, mc_batch_items,
-                                  rows_for_memory, streaming_kwargs)
+                                  prefill_bytes_per_token, rows_for_memory, streaming_kwargs)
 from labkit.infer.generate import Sampling, generate_chat
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")
@@ -26,7 +27,8 @@ def test_cpu_keeps_todays_path_and_refuses_gpu_paths(tiny_model):
     assert streaming_kwargs(tiny_model, choose_path(tiny_model)) == {}
 
 
-def test_sorted_static_cache_batches_equal_todays_greedy_answers(tiny_model, smol_tokenizer, capsys):
+@pytest.mark.parametrize("path", ["batched", "static"])
+def test_sorted_batches_equal_todays_greedy_answers_in_input_order(tiny_model, smol_tokenizer, capsys, path):
     import torch
 
     torch.manual_seed(1)
@@ -35,10 +37,10 @@ def test_sorted_static_cache_batches_equal_todays_greedy_answers(tiny_model, smo
             p.add_(torch.randn_like(p) * 0.2)  # a random tiny model that says more than blank lines
     sampling = Sampling(max_new_tokens=12)
     today = generate_chat(tiny_model, smol_tokenizer, CONVERSATIONS, sampling, batch_size=2)
-    new = generate_chat(tiny_model, smol_tokenizer, CONVERSATIONS, sampling, batch_size=3, path="static")
+    new = generate_chat(tiny_model, smol_tokenizer, CONVERSATIONS, sampling, batch_size=3, path=path)
     assert new == today
     assert len(set(today)) > 1 and all(today)  # real, different answers (a random model's tokens)
-    assert "generation path 'static'" in capsys.readouterr().out
+    assert f"generation path '{path}'" in capsys.readouterr().out
 
 
 def test_unsloth_models_are_recognised_by_their_config(tiny_model):
@@ -54,8 +56,10 @@ def test_rows_for_memory_counts_kv_cache_and_logits(tiny_model):
     per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * (config.hidden_size //
                                                                             config.num_attention_heads) * 4
     assert kv_bytes_per_token(tiny_model) == per_token
-    per_row = per_token * 100 + 8 * config.vocab_size
+    assert prefill_bytes_per_token(tiny_model) == 3 * config.intermediate_size * 4   # gate, up, product; fp32
+    per_row = (per_token + 3 * config.intermediate_size * 4) * 100 + 8 * config.vocab_size
     assert rows_for_memory(tiny_model, 100, free_bytes=2 * 10 * per_row) == 10   # half the free memory
+    assert rows_for_memory(tiny_model, 100, free_bytes=2 * 10 * per_row - 1) == 9
     assert rows_for_memory(tiny_model, 100, free_bytes=1) == 1
     assert rows_for_memory(tiny_model, 100, free_bytes=10 ** 15) == 512
     assert length_order([3, 9, 1, 9]) == [1, 3, 0, 2]
@@ -73,7 +77,7 @@ def test_eval_speed_benchmark_smoke_on_cpu(capsys):
     main(["--tiny", "--items", "6", "--mc-items", "6", "--max-new-tokens", "6"])
     out = capsys.readouterr().out
     assert "| generative suite |" in out and "| MC scoring |" in out
-    assert "equal greedy outputs (static): 6/6" in out
+    assert "equal greedy outputs (batched): 6/6" in out and "equal greedy outputs (static): 6/6" in out
     assert "equal MC predictions (one row, batch 8): 6/6" in out
 
 
@@ -103,15 +107,27 @@ def test_cuda_keeps_todays_path_unless_the_fast_paths_are_turned_on(monkeypatch)
 def test_cuda_path_choice_and_reasons(monkeypatch):
     monkeypatch.setenv("LABKIT_FAST_GENERATION", "1")
     greedy, sampled = Sampling(), Sampling(temperature=0.7)
-    assert choose_path(_CudaModel(), greedy, prompts=40).name == "continuous"
-    one = choose_path(_CudaModel(), greedy, prompts=1)
-    assert one.name == "static" and "fewer than 8 prompts" in one.reason
-    sampled_path = choose_path(_CudaModel(), sampled, prompts=40)
-    assert sampled_path.name == "static"
-    assert sampled_path.reason.startswith("sampling: static KV cache, compiled decoding, sorted batches")
+    for sampling in (greedy, sampled):
+        path = choose_path(_CudaModel(), sampling, prompts=40)
+        assert path.name == "batched" and "batches sized from free GPU memory" in path.reason
+    assert choose_path(_CudaModel(), greedy, prompts=1).name == "batched"
     assert choose_path(_CudaModel(unsloth_version="2026.11"), greedy, prompts=40).name == "unsloth"
-    adapter = _CudaModel()
-    adapter.peft_config = {"default": None}
-    assert "unmerged adapter" in choose_path(adapter, greedy, prompts=40).reason
+    assert choose_path(_CudaModel(), greedy, requested="continuous").name == "continuous"
     with pytest.raises(ValueError, match="greedy only"):
         choose_path(_CudaModel(), sampled, requested="continuous")
+    with pytest.raises(ValueError, match="needs transformers >= 5 and a model without an unmerged adapter"):
+        choose_path(_NoBatchCudaModel(), greedy, requested="continuous")
+
+
+class _NoBatchCudaModel:
+    """A model on a GPU without ``generate_batch`` (a PEFT wrapper, or transformers before 5)."""
+
+    parameters = _CudaModel.parameters
+    config = None
+
+
+def test_streaming_uses_the_static_cache_only_when_asked(tiny_model):
+    from labkit.infer.fastgen import GenerationPath
+
+    assert streaming_kwargs(tiny_model, GenerationPath("batched", "test")) == {}
+    assert streaming_kwargs(tiny_model, GenerationPath("static", "test")) == {"cache_implementation": "static"}

@@ -119,7 +119,7 @@ def _generate_fast(model, tokenizer, conversations, sampling: Sampling, batch_si
         FastLanguageModel.for_inference(model)
     extra = {"cache_implementation": "static"} if path == "static" else {}
     order = length_order([len(p) for p in prompts])
-    if device.type == "cuda":
+    if device.type == "cuda":   # the longest prompt comes first, so the first batch is the largest in memory
         batch_size = rows_for_memory(model, len(prompts[order[0]]) + sampling.max_new_tokens, free_gpu_bytes(device))
     stop = end_of_turn_ids(tokenizer, model)
     replies: list[str | None] = [None] * len(prompts)
@@ -140,11 +140,16 @@ def _generate_fast(model, tokenizer, conversations, sampling: Sampling, batch_si
 def _generate_continuous(model, tokenizer, prompts: list[list[int]], sampling: Sampling, progress: bool):
     """transformers' continuous batching (greedy): finished rows leave, waiting prompts join."""
     from transformers import GenerationConfig
+    from transformers.generation import ContinuousBatchingConfig
+
+    from labkit.infer.fastgen import CONTINUOUS_SETTINGS
 
     config = GenerationConfig(max_new_tokens=sampling.max_new_tokens, do_sample=False,
                               repetition_penalty=sampling.repetition_penalty,
                               eos_token_id=end_of_turn_ids(tokenizer, model), pad_token_id=tokenizer.pad_token_id)
-    results = list(model.generate_batch(prompts, generation_config=config, progress_bar=progress).values())
+    results = list(model.generate_batch(prompts, generation_config=config, progress_bar=progress,
+                                        continuous_batching_config=ContinuousBatchingConfig(**CONTINUOUS_SETTINGS)
+                                        ).values())
     failed = [r.request_id for r in results if r.error is not None]
     if len(results) != len(prompts) or failed:
         raise RuntimeError(f"continuous batching returned {len(results)} of {len(prompts)} answers"
