@@ -324,3 +324,15 @@ def test_run_report_only_reads_the_run(runs_root):
     report.run_report(None, run, records=[registry.load_record(run)], commands=["labkit report --run x"])
     assert config_snapshot(runs_root) == before
     assert not run.path("config_history.jsonl").exists()
+
+
+def test_the_setup_line_names_the_cpu_model(tmp_path):
+    from labkit.analysis.provenance import _describe_machine, cpu_model, machine
+
+    line = _describe_machine({"cpu_cores": 2, "ram_gib": 23.5, "cpu_model": "AMD EPYC", "platform": "Linux-x"})
+    assert line.startswith("2 CPU cores (AMD EPYC), 23.5 GiB RAM")
+    assert _describe_machine({"cpu_cores": 2, "ram_gib": 1.0, "platform": "p"}).startswith("2 CPU cores, 1.0 GiB")
+    assert machine()["cpu_model"] == cpu_model()
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t: fma\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC 7B13"
