@@ -134,7 +134,8 @@ def run_paths(device, label: str, items: list, paths: dict, warm: int) -> list[d
                       "warmup_s": warmup}
         # each path as it finishes: a run cut off by a time limit still leaves its measured paths in the log
         print(f"{label}, path {name}: {len(items)} items in {seconds:.1f} s ({len(items) / seconds:.2f} items/s), "
-              f"warm-up {warmup:.1f} s, GPU busy {'n/a' if busy is None else f'{100 * busy:.0f}%'}", flush=True)
+              f"warm-up {warmup:.1f} s, GPU busy {'n/a' if busy is None else f'{100 * busy:.0f}%'}"
+              + _equal_to_first(done, name), flush=True)
     today, *others = done
     rows = []
     for name in others:
@@ -144,6 +145,15 @@ def run_paths(device, label: str, items: list, paths: dict, warm: int) -> list[d
         rows.append({"label": label, "path": name, "n": len(items), "today": done[today], "new": new,
                      "differ": differ})
     return rows
+
+
+def _equal_to_first(done: dict, name: str) -> str:
+    """", equal to today's: k/n" once a later path has finished (printed as it finishes, like its speed)."""
+    today = done[next(iter(done))]
+    if name == next(iter(done)) or "error" in today:
+        return ""
+    pairs = list(zip(today["outputs"], done[name]["outputs"]))
+    return f", equal to today's: {sum(a == b for a, b in pairs)}/{len(pairs)}"
 
 
 # ------------------------------------------------------------------ the two workloads

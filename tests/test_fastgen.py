@@ -79,6 +79,7 @@ def test_eval_speed_benchmark_smoke_on_cpu(capsys):
     assert "| generative suite |" in out and "| MC scoring |" in out
     assert "equal greedy outputs (batched): 6/6" in out and "equal greedy outputs (static): 6/6" in out
     assert "equal MC predictions (one row, batch 8): 6/6" in out
+    assert "path batched: 6 items" in out and "equal to today's: 6/6" in out  # printed as each path finishes
 
 
 class _CudaModel:
