@@ -140,20 +140,24 @@ def run_paths(device, label: str, items: list, paths: dict, warm: int) -> list[d
     rows = []
     for name in others:
         new = done[name]
-        differ = [] if "error" in new or "error" in done[today] else \
-            [i for i, (a, b) in enumerate(zip(done[today]["outputs"], new["outputs"])) if a != b]
+        differ = [] if "error" in new or "error" in done[today] else _differing(done[today], new)
         rows.append({"label": label, "path": name, "n": len(items), "today": done[today], "new": new,
                      "differ": differ})
     return rows
 
 
+def _differing(today: dict, new: dict) -> list[int]:
+    """Indices where a path's outputs differ from today's (both finished without error)."""
+    return [i for i, (a, b) in enumerate(zip(today["outputs"], new["outputs"])) if a != b]
+
+
 def _equal_to_first(done: dict, name: str) -> str:
     """", equal to today's: k/n" once a later path has finished (printed as it finishes, like its speed)."""
-    today = done[next(iter(done))]
-    if name == next(iter(done)) or "error" in today:
+    first = next(iter(done))
+    if name == first or "error" in done[first]:
         return ""
-    pairs = list(zip(today["outputs"], done[name]["outputs"]))
-    return f", equal to today's: {sum(a == b for a, b in pairs)}/{len(pairs)}"
+    n = len(done[name]["outputs"])
+    return f", equal to today's: {n - len(_differing(done[first], done[name]))}/{n}"
 
 
 # ------------------------------------------------------------------ the two workloads
